@@ -20,6 +20,15 @@ COMMAND_MODULES = (
     "synth",
     "info",
     "schema",
+    "collect",
+    "inventory",
+    "flows",
+    "matrix",
+    "policy",
+    "boundaries",
+    "batch",
+    "diff",
+    "report",
 )
 
 

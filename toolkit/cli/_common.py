@@ -15,6 +15,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.markup import escape
 from rich.table import Table
 
 out = Console(highlight=False, soft_wrap=True)
@@ -37,11 +38,12 @@ def progress(transient: bool = True) -> Iterator[Progress]:
 
 def print_frame(frame: pl.DataFrame, title: str | None = None, *, max_rows: int = 20) -> None:
     """Print a polars frame as a readable table (numbers right-aligned, thousands separators)."""
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    table = Table(title=escape(title) if title else None, title_justify="left",
+                  show_edge=False, pad_edge=False)
     for name, dtype in frame.schema.items():
         table.add_column(name, justify="right" if dtype.is_numeric() else "left")
     for row in frame.head(max_rows).iter_rows():
-        table.add_row(*(_fmt(v) for v in row))
+        table.add_row(*(escape(_fmt(v)) for v in row))
     out.print(table)
     if frame.height > max_rows:
         out.print(f"... {frame.height - max_rows:,} more rows")

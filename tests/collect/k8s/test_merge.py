@@ -1,0 +1,100 @@
+"""Merging a later capture: IP ownership intervals, no duplicates, scope-limited closing."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from pathlib import Path
+
+import fakeapi
+import polars as pl
+
+from toolkit.collect.k8s import merge, normalise_objects
+from toolkit.collect.k8s.capture import Capture
+from toolkit.snapshot import load_snapshot, write_snapshot
+
+T1 = datetime(2024, 5, 1, 12, tzinfo=UTC)
+T2 = datetime(2024, 5, 1, 13, tzinfo=UTC)
+
+
+def _capture(objects: list[dict]) -> tuple[object, set]:
+    capture = Capture()
+    for obj in objects:
+        capture.add(obj, "kubectl-json")
+    return capture, capture.scope
+
+
+def test_later_capture_closes_and_opens_intervals(tmp_path: Path) -> None:
+    first = fakeapi.sample_objects(pods=8, per_deployment=2)  # app0..app3 in ns0/ns1
+    write_snapshot(normalise_objects(first, captured_at=T1), tmp_path / "s")
+    second = copy.deepcopy(first)
+    pods = [o for o in second if o["kind"] == "Pod"]
+    gone = pods[0]
+    second.remove(gone)
+    reused = fakeapi._pod("ns0", "replacement", "pod-r", gone["status"]["podIP"], "node0",
+                          gone["metadata"]["ownerReferences"][0]["name"], {"app": "app0"})
+    reused["status"]["startTime"] = "2024-05-01T12:30:00Z"
+    second.append(reused)
+    second = [o for o in second if o["kind"] != "Service" or o["metadata"]["name"] != "app1"]
+    capture, scope = _capture(second)
+    new = capture.snapshot(captured_at=T2)
+    assert merge.write_or_merge(new, tmp_path / "s", scope) == "merged into"
+    snap = load_snapshot(tmp_path / "s")
+    pods_out = snap.pods.collect()
+    assert pods_out.height == 9  # 8 + the replacement, nothing duplicated
+    old_row = pods_out.filter(pl.col("uid") == gone["metadata"]["uid"]).row(0, named=True)
+    assert old_row["valid_to"] == T1  # last seen at the first capture
+    same_ip = pods_out.filter(pl.col("ip") == gone["status"]["podIP"]).sort("valid_from")
+    assert same_ip["name"].to_list() == [gone["metadata"]["name"], "replacement"]
+    kept = pods_out.filter(pl.col("uid") == pods[1]["metadata"]["uid"]).row(0, named=True)
+    assert kept["valid_to"] is None
+    services = snap.services.collect()
+    assert services.filter(pl.col("name") == "app1")["deleted"].to_list() == [T1]
+    assert services.filter(pl.col("name") == "app0")["deleted"].to_list() == [None]
+    assert services.height == 4  # app1 kept, marked deleted (ns1 services were re-read)
+    assert len(snap.sources) == 2 and snap.captured_at == T2
+
+
+def test_merge_outside_scope_keeps_everything(tmp_path: Path) -> None:
+    objects = fakeapi.sample_objects(pods=4, per_deployment=2)
+    pods_only = [o for o in objects if o["kind"] == "Pod"]
+    services_only = [o for o in objects if o["kind"] == "Service"]
+    write_snapshot(normalise_objects(pods_only, captured_at=T1), tmp_path / "s")
+    capture, scope = _capture(services_only)
+    merge.write_or_merge(capture.snapshot(captured_at=T2), tmp_path / "s", scope)
+    snap = load_snapshot(tmp_path / "s")
+    assert snap.pods.collect()["valid_to"].is_null().all()
+    assert snap.row_counts()["services"] == 2 and snap.row_counts()["pods"] == 4
+
+
+def test_identical_capture_is_idempotent(tmp_path: Path) -> None:
+    objects = fakeapi.sample_objects(pods=6, per_deployment=3)
+    base = normalise_objects(objects, captured_at=T1)
+    capture, scope = _capture(objects)
+    merged = merge.merge_snapshot(base, capture.snapshot(captured_at=T2), scope)
+    for name in ("pods", "workloads", "services", "endpoints", "network_policies", "nodes"):
+        a = base.table(name).collect().drop("source")
+        b = merged.table(name).collect().drop("source")
+        assert a.equals(b), name
+
+
+def test_close_reused_ips_ignores_host_network() -> None:
+    node_ip = {"podIP": "192.168.0.1", "startTime": "2024-05-01T10:00:00Z"}
+    objs = [{"kind": "Pod", "metadata": {"name": f"h{i}", "namespace": "k", "uid": f"h{i}"},
+             "spec": {"hostNetwork": True}, "status": {**node_ip,
+                                                       "startTime": f"2024-05-01T1{i}:00:00Z"}}
+            for i in range(3)]
+    pods = normalise_objects(objs).pods.collect()
+    assert pods["valid_to"].is_null().all() and pods["ip"].n_unique() == 1
+
+
+def test_cluster_wide_capture_closes_pods_of_emptied_namespaces() -> None:
+    objects = fakeapi.sample_objects(pods=4, per_deployment=2)
+    base = normalise_objects(objects, captured_at=T1)
+    survivors = [o for o in objects if o["kind"] != "Pod" or o["metadata"]["namespace"] == "ns0"]
+    capture, scope = _capture(survivors)
+    scope = scope | {("pods", "")}  # what a live cluster-wide list declares
+    merged = merge.merge_snapshot(base, capture.snapshot(captured_at=T2), scope)
+    pods = merged.pods.collect()
+    assert pods.filter(pl.col("namespace") == "ns1")["valid_to"].to_list() == [T1, T1]
+    assert pods.filter(pl.col("namespace") == "ns0")["valid_to"].is_null().all()

@@ -1,0 +1,156 @@
+"""Flow matrices: levels, exact sums, partial/combine, buckets, filters, display."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import timedelta
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from toolkit.core import (
+    InventoryIndex,
+    MatrixSpec,
+    combine_partials,
+    flow_matrix,
+    partial_matrix,
+)
+from toolkit.core.matrix import LEVELS
+from toolkit.errors import KsegError
+
+
+def test_namespace_matrix_exact(mini):
+    m = flow_matrix(mini, src="namespace", dst="namespace")
+    got = {(r["src_namespace"], r["dst_namespace"], r["src_kind"], r["dst_kind"]): r["bytes"]
+           for r in m.frame.to_dicts()}
+    assert got == {
+        ("shop", "shop", "pod", "pod"): 1000 + 200 + 3000 + 130 + 140,
+        ("shop", "pay", "pod", "pod"): 4000,
+        ("shop", "kube-system", "pod", "pod"): 500,
+        ("shop", None, "pod", "external-public"): 60,
+        ("shop", None, "pod", "unknown-in-cluster"): 70,
+        ("shop", None, "pod", "metadata"): 80,
+        (None, "shop", "unknown-in-cluster", "pod"): 90,
+        ("shop", "shop", "pod", "service"): 100,
+        ("shop", None, "pod", "external-private"): 110,
+        (None, None, "node", "node"): 120,
+    }
+    assert m.frame.columns == ["src_namespace", "dst_namespace", "src_kind", "dst_kind",
+                               "bytes", "packets", "flows"]
+
+
+@pytest.mark.parametrize(("src", "dst"), [(s, d) for s in LEVELS for d in ("namespace", "pod")]
+                         + [("workload", "service"), ("node", "external")])
+def test_every_level_keeps_every_byte(mini, src, dst):
+    m = flow_matrix(mini, src=src, dst=dst, segments="label:app")
+    total = mini.flows.select(pl.col("bytes").sum()).collect().item()
+    assert m["bytes"].sum() == total and m["flows"].sum() == 14
+    names = {"workload": ["src_namespace", "src_workload", "src_workload_kind"],
+             "service": ["src_namespace", "src_service"]}
+    for col in names.get(src, [f"src_{c}" for c in LEVELS[src]]):
+        assert col in m.columns
+
+
+def test_workload_to_service_names(mini):
+    m = flow_matrix(mini, src="workload", dst="service")
+    assert m.columns[:5] == ["src_namespace", "src_workload", "src_workload_kind",
+                             "dst_namespace", "dst_service"]
+    row = m.filter(pl.col("dst_service") == "pay").row(0, named=True)
+    assert (row["src_workload"], row["src_workload_kind"], row["dst_namespace"]) == (
+        "web", "Deployment", "pay")
+
+
+def test_partials_combine_exactly(mini):
+    index = InventoryIndex.build(mini)
+    spec = MatrixSpec(src="workload", dst="service", dedupe=False)
+    flows = mini.flows.collect()
+    parts = [partial_matrix(flows.slice(0, 6).lazy(), index, spec),
+             partial_matrix(flows.slice(6).lazy(), index, spec)]
+    split = combine_partials(pickle.loads(pickle.dumps(parts)), pickle.loads(pickle.dumps(spec)))
+    whole = flow_matrix(mini, src="workload", dst="service")
+    assert split.frame.equals(whole.frame)
+    assert split.coverage == whole.coverage
+
+
+def test_buckets_namespaces_and_window(mini):
+    m = flow_matrix(mini, bucket="1h")
+    assert m.columns[0] == "bucket" and m["bucket"].n_unique() == 2
+    only_pay = flow_matrix(mini, namespaces=["pay"])
+    assert only_pay["bytes"].sum() == 4000
+    early = flow_matrix(mini, window=(None, mini.flows.collect()["start"].min()
+                                      + timedelta(minutes=1)))
+    assert early["flows"].sum() == 1
+
+
+def test_coverage_counts(mini):
+    cov = flow_matrix(mini).coverage
+    assert cov.records == 14 and cov.bytes == 9600
+    assert cov.oriented == {"endpoint": 8, "port": 4, "tcp-flags": 1, "unoriented": 1}
+    assert (cov.dst_external, cov.dst_unknown, cov.src_unknown) == (3, 1, 1)
+    d = cov.as_dict()
+    assert d["oriented_pct"]["endpoint"] == pytest.approx(100 * 8 / 14, abs=0.01)
+    assert "14 records" in cov.summary()
+
+
+def test_dedupe_keeps_one_copy_of_double_reported_records(kit):
+    flows = kit.flows_frame(kit.FLOWS[:3])
+    both = pl.concat([flows.with_columns(pl.lit("src").alias("reporter")),
+                      flows.head(2).with_columns(pl.lit("dst").alias("reporter"))])
+    snap = kit.mini_snapshot(both)
+    assert flow_matrix(snap)["bytes"].sum() == flows["bytes"].sum()
+    assert flow_matrix(snap, dedupe=False)["bytes"].sum() == both["bytes"].sum()
+
+
+def test_frame_delegation_wide_and_reprs(mini):
+    m = flow_matrix(mini, src="workload", dst="service")
+    assert len(m) == m.frame.height and m.sort("bytes")["bytes"][0] == 60
+    wide = m.to_wide()
+    assert wide.select(pl.exclude("src")).sum_horizontal().sum() == m["bytes"].sum()
+    assert "next:" in repr(m) and "coverage" in repr(m)
+    assert "<table" in m._repr_html_()
+    with pytest.raises(AttributeError):
+        m.no_such_thing  # noqa: B018
+
+
+def test_bad_levels_are_clear_errors(mini):
+    with pytest.raises(KsegError, match="unknown matrix level"):
+        flow_matrix(mini, src="galaxy")
+    with pytest.raises(KsegError, match="segment strategy"):
+        MatrixSpec(src="segment")
+
+
+IPS = ["10.244.0.5", "10.244.0.6", "10.244.1.7", "10.0.1.10", "10.0.1.11", "8.8.8.8",
+       "10.96.0.10", "10.244.0.99", "fd00:10:244::5", "169.254.169.254", "192.168.50.5"]
+RECORD = st.tuples(st.integers(0, 180), st.sampled_from(IPS), st.one_of(st.none(),
+                   st.sampled_from([80, 443, 5432, 8443, 9000, 9090, 9100, 40000, 50000])),
+                   st.sampled_from(IPS), st.one_of(st.none(), st.integers(1, 65535)),
+                   st.sampled_from([6, 17, 1]), st.sampled_from([None, 2, 18, 16]),
+                   st.one_of(st.none(), st.integers(0, 10**12)))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(records=st.lists(RECORD, min_size=1, max_size=40),
+       levels=st.tuples(st.sampled_from(list(LEVELS)), st.sampled_from(list(LEVELS))),
+       as_recorded=st.booleans())
+def test_bytes_are_conserved_property(kit, records, levels, as_recorded):
+    rows = [(f"r{i}", m, s, sp, d, dp, p, f, b)
+            for i, (m, s, sp, d, dp, p, f, b) in enumerate(records)]
+    snap = kit.mini_snapshot(kit.flows_frame(rows))
+    m = flow_matrix(snap, src=levels[0], dst=levels[1], as_recorded=as_recorded,
+                    segments="illumio", bucket="30m")
+    assert m["bytes"].sum() == sum(b or 0 for *_, b in records)
+    assert m["flows"].sum() == len(records) == m.coverage.records
+    assert sum(m.coverage.oriented.values()) == len(records)
+    for side, level in zip(("src", "dst"), levels, strict=True):
+        if level == "segment":  # every endpoint, pod or not, is in exactly one segment
+            assert m[f"{side}_segment"].null_count() == 0
+
+
+def test_coverage_of_a_snapshot_equals_the_matrix_coverage(mini):
+    from toolkit.core import coverage
+
+    m = flow_matrix(mini, src="pod", dst="service")
+    assert coverage(mini) == m.coverage == coverage(m)

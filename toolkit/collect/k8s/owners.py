@@ -1,0 +1,113 @@
+"""Owner-chain resolution: from each pod and controller to the controller at the top.
+
+Rules (walking ``ownerReferences`` with ``controller: true``):
+
+- An owner present in the input is followed to its own owner, up to an object without one:
+  Pod -> ReplicaSet -> Deployment, Pod -> Job -> CronJob, Pod -> StatefulSet/DaemonSet.
+- An owner referenced but absent from the input (a ``PodList`` dump without its ReplicaSets)
+  still counts: the reference says its kind and name, so it becomes the top. It gets a
+  workloads row with ``source = "inferred"``.
+- One inference beyond the references: a pod whose absent owner is a ReplicaSet named
+  ``<deploy>-<hash>`` and whose own ``pod-template-hash`` label equals ``<hash>`` belongs to
+  Deployment ``<deploy>`` (the Deployment controller names ReplicaSets and stamps that label
+  exactly so). Without that evidence, or when the ReplicaSet object is present and has no
+  owner (an orphaned ReplicaSet), the top stays the ReplicaSet. A Job without a CronJob owner
+  in the input stays a Job (its name carries no reliable evidence).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from toolkit import schema
+
+Key = tuple[str, str, str]  # namespace, kind, name
+HASH_LABEL = "pod-template-hash"
+
+
+def _hash_of(labels: list[dict[str, str]] | None) -> str | None:
+    for item in labels or []:
+        if item["key"] == HASH_LABEL:
+            return item["value"]
+    return None
+
+
+class _Chains:
+    """Known controller objects and the references between them."""
+
+    def __init__(self, workloads: pl.DataFrame):
+        self.owner: dict[Key, tuple[str, str] | None] = {}
+        self.inferred: dict[Key, tuple[str, str] | None] = {}
+        for ns, kind, name, okind, oname in workloads.select(
+                "namespace", "kind", "name", "owner_kind", "owner_name").iter_rows():
+            self.owner[(ns, kind, name)] = (okind, oname) if okind and oname else None
+
+    def _absent(self, key: Key, pod_hash: str | None) -> tuple[str, str] | None:
+        """Owner of an object only known by reference (the ReplicaSet hash rule)."""
+        _, kind, name = key
+        if kind == "ReplicaSet" and pod_hash and name.endswith(f"-{pod_hash}"):
+            return ("Deployment", name[: -len(pod_hash) - 1])
+        return None
+
+    def top(self, key: Key, pod_hash: str | None = None) -> tuple[str, str]:
+        """(kind, name) at the top of ``key``'s chain, recording absent links as inferred."""
+        seen = set()
+        while key not in seen:
+            seen.add(key)
+            if key in self.owner:
+                parent = self.owner[key]
+            else:
+                parent = self._absent(key, pod_hash) or self.inferred.get(key)
+                if parent is not None or key not in self.inferred:
+                    self.inferred[key] = parent
+            if parent is None:
+                break
+            key = (key[0], parent[0], parent[1])
+        return key[1], key[2]
+
+
+def _inferred_rows(chains: _Chains) -> pl.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for (ns, kind, name), parent in chains.inferred.items():
+        top_kind, top_name = chains.top((ns, kind, name))
+        rows.append({"namespace": ns, "kind": kind, "name": name, "labels": [],
+                     "template_labels": [], "owner_kind": parent[0] if parent else None,
+                     "owner_name": parent[1] if parent else None, "top_kind": top_kind,
+                     "top_name": top_name, "source": "inferred"})
+    frame = pl.DataFrame(rows, schema={k: schema.WORKLOADS.polars_schema[k]
+                                       for k in (rows[0] if rows else {"namespace": 0})})
+    return schema.conform(frame, "workloads") if rows else schema.WORKLOADS.empty()
+
+
+def resolve(workloads: pl.DataFrame, pods: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Fill ``workloads.top_*`` and ``pods.workload_*``; add inferred workloads rows."""
+    chains = _Chains(workloads)
+    tops = [chains.top(k) for k in workloads.select("namespace", "kind", "name").iter_rows()]
+    workloads = workloads.with_columns(
+        top_kind=pl.Series([t[0] for t in tops], dtype=pl.String),
+        top_name=pl.Series([t[1] for t in tops], dtype=pl.String))
+    hash_expr = pl.col("labels").list.eval(
+        pl.element().filter(pl.element().struct.field("key") == HASH_LABEL)
+        .struct.field("value")).list.first().alias("_hash")
+    owned = (pods.filter(pl.col("owner_kind").is_not_null())
+             .select("namespace", "owner_kind", "owner_name", hash_expr).unique())
+    mapping = []
+    for ns, okind, oname, pod_hash in owned.iter_rows():
+        mapping.append((ns, okind, oname, pod_hash, *chains.top((ns, okind, oname), pod_hash)))
+    if mapping:
+        lookup = pl.DataFrame(mapping, orient="row", schema={
+            "namespace": pl.String, "owner_kind": pl.String, "owner_name": pl.String,
+            "_hash": pl.String, "_wk": pl.String, "_wn": pl.String})
+        keys = ["namespace", "owner_kind", "owner_name", "_hash"]
+        pods = (pods.with_columns(hash_expr)
+                .join(lookup, on=keys, how="left", nulls_equal=True,
+                      maintain_order="left")
+                .with_columns(workload_kind=pl.coalesce("_wk", "workload_kind"),
+                              workload_name=pl.coalesce("_wn", "workload_name"))
+                .drop("_hash", "_wk", "_wn"))
+    inferred = _inferred_rows(chains)
+    if inferred.height:
+        workloads = pl.concat([workloads, inferred], how="vertical")
+    return workloads, pods
