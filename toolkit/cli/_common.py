@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -15,7 +16,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.markup import escape
 from rich.table import Table
 
 out = Console(highlight=False, soft_wrap=True)
