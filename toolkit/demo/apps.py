@@ -92,8 +92,20 @@ class Edge:
     tags: tuple[str, ...] = field(default=())
 
 
+#: Keyword prefixes standing for label-key prefixes a Python keyword cannot spell.
+_KEY_PREFIXES = {"app__kubernetes__io_": "app.kubernetes.io/", "eks__": "eks.amazonaws.com/"}
+
+
+def _label_key(keyword: str) -> str:
+    for prefix, real in _KEY_PREFIXES.items():
+        if keyword.startswith(prefix):
+            return real + keyword[len(prefix):].replace("_", "-")
+    return keyword.replace("_", "-")
+
+
 def _lbl(**kv: str) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((k.replace("__", "/").replace("_", "-"), v) for k, v in kv.items()))
+    """Labels from keywords: ``app__kubernetes__io_name`` is ``app.kubernetes.io/name``."""
+    return tuple(sorted((_label_key(k), v) for k, v in kv.items()))
 
 
 def _b(name: str, port: int, pname: str | None = None, **kw: object) -> Workload:

@@ -19,6 +19,7 @@ def kseg(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.slow  # a fresh interpreter imports all of kseg (seconds on a busy machine)
 def test_cli_import_summary_and_reimport(realdata, snap):
     path = realdata / "aws-vpc-flow-logs" / "default-v2-examples.log"
     proc = kseg("flows", "import", "--format", "aws-vpc", path, "--snapshot", snap)
@@ -30,6 +31,7 @@ def test_cli_import_summary_and_reimport(realdata, snap):
     assert load_snapshot(snap).flows.collect().height == 5
 
 
+@pytest.mark.slow  # a fresh interpreter imports all of kseg (seconds on a busy machine)
 def test_cli_fields_map_and_assume_time(realdata, tmp_path, snap):
     folder = realdata / "aws-vpc-flow-logs"
     fields = (folder / "custom-nat-gateway-eni-examples.fields").read_text().strip()
@@ -61,6 +63,7 @@ def test_cli_bad_inputs_exit_2_with_one_line(tmp_path, snap, make, fmt, needle, 
     assert err.count("\n") == 1
 
 
+@pytest.mark.slow  # a fresh interpreter imports all of kseg (seconds on a busy machine)
 def test_cli_binary_file_in_a_subprocess(tmp_path, snap):
     path = tmp_path / "x.gz"
     path.write_bytes(b"\x00\x01" * 999)
@@ -69,6 +72,7 @@ def test_cli_binary_file_in_a_subprocess(tmp_path, snap):
     assert "binary file" in proc.stderr and proc.stderr.count("\n") == 1
 
 
+@pytest.mark.slow  # a fresh interpreter imports all of kseg (seconds on a busy machine)
 def test_cli_usage_errors(snap, tmp_path, capsys):
     proc = kseg("flows", "import", "-f", "netflow9", tmp_path, "-s", snap)
     assert proc.returncode == 2 and "invalid choice: 'netflow9'" in proc.stderr
