@@ -65,23 +65,18 @@ def _cross_namespace(frame: pl.DataFrame, top: int) -> pl.DataFrame:
                       descending=[True, False, False]).head(top)
 
 
-def _print_coverage(coverage: dict[str, Any]) -> None:
-    rows = []
-    for key, value in coverage.items():
-        if isinstance(value, dict):
-            rows += [(f"{key}: {k}", _fmt(v)) for k, v in value.items()]
-        else:
-            rows.append((key, _fmt(value)))
+def _print_coverage(coverage: Any) -> None:
+    d = coverage.as_dict()
+    rows = [
+        ("flow records", f"{d['records']:,}"),
+        ("resolved (src / dst)", f"{d['src_resolved_pct']}% / {d['dst_resolved_pct']}%"),
+        ("external (src / dst)", f"{d['src_external_pct']}% / {d['dst_external_pct']}%"),
+        ("unknown in-cluster (src / dst)", f"{d['src_unknown_pct']}% / {d['dst_unknown_pct']}%"),
+        ("oriented by", ", ".join(f"{k} {v}%" for k, v in d["oriented_pct"].items()) or "-"),
+        ("identity disagreements", f"{d['id_disagree']:,} of {d['id_checked']:,} checked"),
+    ]
     print_frame(pl.DataFrame(rows, schema=["coverage", "value"], orient="row"),
-                title="coverage", max_rows=40)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.1f}" if value > 1.0 or value == 0 else f"{value:.3f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+                title="coverage (what these figures rest on)")
 
 
 def _write_outputs(snap: Snapshot, out_dir: Path, ns_matrix: Any) -> list[Path]:
@@ -120,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
                                .alias("volume"))
     print_frame(edges.select("src_namespace", "dst_namespace", "volume", "packets", "flows"),
                 title=f"heaviest cross-namespace edges (client → server, top {args.top})")
-    _print_coverage(matrix.coverage.as_dict())
+    _print_coverage(matrix.coverage)
     out_dir = Path(args.out)
     written = _write_outputs(snap, out_dir, matrix)
     if not args.no_report:
@@ -130,5 +125,6 @@ def run(args: argparse.Namespace) -> int:
     out.print(f"\nwrote {len(written)} files to {out_dir.resolve()}/:")
     for item in written:
         out.print(f"  {item.name}")
-    out.print("next: open report.html, or try 'kseg matrix SNAP --src workload --dst service'")
+    first = "open report.html, or try " if not args.no_report else "try "
+    out.print(f"next: {first}'kseg matrix {path} --src workload --dst service'")
     return 0
