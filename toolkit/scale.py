@@ -264,10 +264,10 @@ def replay(snap: Snapshot, policies: pl.DataFrame | pl.LazyFrame | None = None, 
     exactly and evaluates the (few) distinct edges against the policies."""
     from toolkit.core.inventory import InventoryIndex
     from toolkit.policy.model import parse_policies
-    from toolkit.policy.replay import MEASURES, ReplayResult, _classes, evaluate_edges
+    from toolkit.policy.replay import MEASURES, ReplayResult, endpoint_classes, evaluate_edges
 
     model = parse_policies(snap.network_policies if policies is None else policies)
-    eps, classes = _classes(snap, model)
+    eps, classes = endpoint_classes(snap, model)
     index = InventoryIndex.build(snap)
     parts = flow_partitions(snap, rows_per_partition)  # replay reads every record (no dedupe)
     if parts:

@@ -11,7 +11,13 @@ import polars as pl
 import pytest
 
 from toolkit import schema
-from toolkit.core.diff import SnapshotDiff, diff_snapshots, exposure_changes, object_changes
+from toolkit.core.diff import (
+    SnapshotDiff,
+    allowed_path_changes,
+    diff_snapshots,
+    exposure_changes,
+    object_changes,
+)
 from toolkit.core.ipclass import EXTERNAL_CLASSES
 from toolkit.demo import BUNDLED, demo_truth
 from toolkit.snapshot import Snapshot, load_snapshot
@@ -182,7 +188,7 @@ def test_cli_diff_exit_codes_json_and_tables(series, tmp_path):
     assert gate.returncode == 1, gate.stderr
     assert "databases/postgres" in gate.stdout
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [
-        "edges.csv", "exposure.csv", "external.csv", "objects.csv"]
+        "allowed.csv", "edges.csv", "exposure.csv", "external.csv", "objects.csv"]
     calm = _kseg("diff", str(series[1]), str(series[2]), "--json")
     assert calm.returncode == 0, calm.stderr
     data = json.loads(calm.stdout)
@@ -196,3 +202,24 @@ def test_cli_diff_bad_snapshot_is_one_line_exit_2(series, tmp_path):
     proc = _kseg("diff", str(series[0]), str(tmp_path / "nope"))
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_new_deny_all_policy_closes_paths_and_isolates_workloads(series):
+    day1 = load_snapshot(series[0])
+    policies = day1.network_policies.collect()
+    deny = policies.head(1).with_columns(
+        namespace=pl.lit("boutique"), name=pl.lit("deny-all-ingress"), pod_selector=pl.lit("{}"),
+        policy_types=pl.lit(["Ingress"]),
+        spec=pl.lit('{"podSelector":{},"policyTypes":["Ingress"]}'))
+    locked = day1.with_tables(network_policies=pl.concat([policies, deny]))
+    changes = object_changes(day1, locked)
+    assert changes.select("object", "namespace", "name", "change").rows() == [
+        ("policy", "boutique", "deny-all-ingress", "added")]
+    exposure = exposure_changes(day1, locked)
+    assert set(exposure["namespace"]) == {"boutique"}
+    assert exposure["ingress_isolated_b"].all() and not exposure["ingress_isolated_a"].any()
+    allowed = allowed_path_changes(day1, locked)
+    assert allowed.height > 0
+    assert set(allowed["change"]) == {"closed"}
+    assert allowed["dst"].str.starts_with("boutique/").all()
+    assert allowed_path_changes(day1, day1).is_empty()

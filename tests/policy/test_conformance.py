@@ -34,26 +34,14 @@ KNOWN_DIFFERENCES = {
         "Route/Ingress -> {ingress-controller} missing",
     "acs-security-demos-added-workloads.txt[frontend/asset-cache]":
         "Route/Ingress -> {ingress-controller} missing",
-    # These pod dumps copy one metadata.uid (and hostNetwork IP) onto two different pods; the
-    # pods table is keyed by (uid, ip), so the inventory keeps one of them.
-    "multiple_topology_resources_1": "two pods share uid+IP in the dump; inventory keeps one",
-    "multiple_topology_resources_2": "two pods share uid+IP in the dump; inventory keeps one",
-    "multiple_topology_resources_3": "two pods share uid+IP in the dump; inventory keeps one",
-    "multiple_topology_resources_4": "two pods share uid+IP in the dump; inventory keeps one",
-    "semanticDiff-same-topologies-old1": "two pods share uid+IP; inventory keeps one",
-    "semanticDiff-same-topologies-old2": "two pods share uid+IP; inventory keeps one",
-    "semanticDiff-same-topologies-old3": "two pods share uid+IP; inventory keeps one",
-    "semanticDiff-same-topologies-new1": "two pods share uid+IP; inventory keeps one",
-    "semanticDiff-same-topologies-new1a": "two pods share uid+IP; inventory keeps one",
-    "semanticDiff-same-topologies-new2": "two pods share uid+IP; inventory keeps one",
-    "semanticDiff-same-topologies-new3": "two pods share uid+IP; inventory keeps one",
-    # ownerReferences without a kind: np-guard groups the pods under the owner's name, the
-    # inventory (rightly, for the API) ignores a reference without a kind: pods stay bare.
-    "example_pods_w_same_owner_and_labels_gap_no_policy": "ownerReference without kind",
+    # ownerReferences without a kind: both group the pods under the owner's name, but
+    # np-guard prints the empty kind as [Pod] while the inventory infers [ReplicaSet].
+    "example_pods_w_same_owner_and_labels_gap_no_policy":
+        "kind-less owner: np-guard prints [Pod], kseg the inferred [ReplicaSet]",
     "example_pods_w_same_owner_and_labels_gap_with_good_match_expression":
-        "ownerReference without kind",
+        "kind-less owner: np-guard prints [Pod], kseg the inferred [ReplicaSet]",
     "example_pods_w_same_owner_and_labels_gap_with_policy_selector_not_in_gap":
-        "ownerReference without kind",
+        "kind-less owner: np-guard prints [Pod], kseg the inferred [ReplicaSet]",
 }
 #: Options np-guard has and kseg does not: rows using them are not collected.
 UNSUPPORTED_FOCUS = {"ingress-controller"}  # np-guard's pseudo workload for Routes/Ingresses

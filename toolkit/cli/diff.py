@@ -2,7 +2,8 @@
 
 Workloads, services, NetworkPolicies and namespaces added, removed or changed; communication
 edges that appeared or vanished at namespace, workload and service level (with volumes); new
-external destinations; workloads whose policy isolation changed.
+external destinations; workloads whose policy isolation changed; workload paths the
+NetworkPolicies now allow differently.
 
 Exit code 1 when new cross-namespace or external edges appeared (to gate a pipeline), 0
 otherwise, 2 on an error.
@@ -29,7 +30,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("a", metavar="A", help="snapshot before")
     parser.add_argument("b", metavar="B", help="snapshot after")
     parser.add_argument("--out", metavar="DIR", help="write the tables (objects, edges, "
-                        "external, exposure) to DIR")
+                        "external, exposure, allowed) to DIR")
     parser.add_argument("--format", choices=("parquet", "csv"), default="parquet",
                         help="table format under --out (default: parquet)")
     parser.add_argument("--json", action="store_true", help="print everything as JSON")
@@ -81,6 +82,11 @@ def _print(diff: SnapshotDiff, top: int) -> None:
                   f"{_iso(r['ingress_isolated_a'])} → {_iso(r['ingress_isolated_b'])}, egress "
                   f"{_iso(r['egress_isolated_a'])} → {_iso(r['egress_isolated_b'])}",
                   markup=False)
+    out.print(f"allowed-path changes under the policies: {diff.allowed.height}")
+    for r in diff.allowed.head(top).iter_rows(named=True):
+        out.print(f"  {'+' if r['change'] == 'opened' else '-' if r['change'] == 'closed' else '~'}"
+                  f" {r['src']} → {r['dst']}: {r['allowed_a'] or 'denied'} → "
+                  f"{r['allowed_b'] or 'denied'}", markup=False)
 
 
 def _iso(isolated: bool) -> str:

@@ -9,8 +9,8 @@ intervals. Records without a reporter, source-side records and destination-side 
 without a source twin (the sender is outside the logging scope, e.g. the internet) are all
 kept, so nothing observed only once is lost.
 
-Cost: the destination-side rows are usually few; their keys form the hash table that the
-source-side rows probe (a semi-join), so no table of every 5-tuple is ever built.
+Cost: the twin keys are found first (a semi-join, :func:`twin_keys`); they are usually few or
+none (then nothing else is done), and the records are marked with one left join on them.
 
 >>> import polars as pl
 >>> f = pl.LazyFrame({"src_ip": ["a", "a", "c"], "src_port": [1, 1, 1], "dst_ip": ["b"] * 3,
@@ -26,13 +26,27 @@ import polars as pl
 KEY = ("src_ip", "src_port", "dst_ip", "dst_port", "protocol")
 
 
-def dedupe_reporters(flows: pl.LazyFrame) -> pl.LazyFrame:
-    """Drop destination-side copies of connections the source side also reported (lazy)."""
+def twin_keys(flows: pl.LazyFrame) -> pl.LazyFrame:
+    """The 5-tuples reported by both sides (usually few): the destination-side keys form the
+    hash table the source-side rows probe (a semi-join), so no table of every 5-tuple is
+    built."""
     key = list(KEY)
     reporter = pl.col("reporter")
-    dst_rows = flows.filter(reporter == "dst")
-    twins = (flows.filter(reporter == "src").select(key)
-             .join(dst_rows.select(key).unique(), on=key, how="semi", nulls_equal=True)
-             .unique())
-    lone = dst_rows.join(twins, on=key, how="anti", nulls_equal=True)
-    return pl.concat([flows.filter(reporter.is_null() | (reporter != "dst")), lone])
+    dst_keys = flows.filter(reporter == "dst").select(key).unique()
+    return (flows.filter(reporter == "src").select(key)
+            .join(dst_keys, on=key, how="semi", nulls_equal=True).unique())
+
+
+def dedupe_reporters(flows: pl.LazyFrame, twins: pl.DataFrame | None = None) -> pl.LazyFrame:
+    """Drop destination-side copies of connections the source side also reported (lazy).
+
+    ``twins`` (from :func:`twin_keys`, collected) saves recomputing them; when it is empty
+    ``flows`` is returned unchanged.
+    """
+    if twins is not None and twins.height == 0:
+        return flows
+    table = (twins.lazy() if twins is not None else twin_keys(flows))
+    marked = flows.join(table.with_columns(pl.lit(True).alias("_twin")), on=list(KEY),
+                        how="left", nulls_equal=True, build_side="force_right")
+    copy = (pl.col("reporter") == "dst") & pl.col("_twin").fill_null(False)
+    return marked.filter(~copy.fill_null(False)).drop("_twin")

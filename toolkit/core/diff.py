@@ -8,7 +8,8 @@
 - ``edges``: communication edges that appeared or vanished at namespace, workload and service
   level, with their volumes on each side (from :func:`toolkit.core.flow_matrix`);
 - ``external``: external destinations seen in ``b`` but not in ``a``;
-- ``exposure``: workloads whose isolation for ingress / egress changed.
+- ``exposure``: workloads whose isolation for ingress / egress changed;
+- ``allowed``: workload-level paths the policies now allow differently (opened, closed).
 
 >>> import toolkit as kt
 >>> from toolkit.core.diff import diff_snapshots
@@ -118,6 +119,36 @@ def exposure_changes(a: Snapshot, b: Snapshot) -> pl.DataFrame:
             .sort(key))
 
 
+def _allowed_paths(snap: Snapshot) -> pl.DataFrame:
+    from toolkit.policy.connectivity import connectivity
+
+    return connectivity(snap, naming="workload").connections.select("src", "dst", "conn")
+
+
+def allowed_path_changes(a: Snapshot, b: Snapshot) -> pl.DataFrame:
+    """Workload-level paths the NetworkPolicies allow differently in ``b`` than in ``a``
+    (``toolkit.policy.connectivity``): ``opened``, ``closed`` or ``changed`` (other ports).
+
+    Only paths whose two endpoints (workloads, external ranges) exist on both sides are
+    compared: the paths of an added or removed workload are implied by ``objects``.
+    """
+    pa, pb = _allowed_paths(a), _allowed_paths(b)
+
+    def ends(frame: pl.DataFrame) -> pl.Series:
+        return pl.concat([frame["src"], frame["dst"]]).unique()
+
+    common = ends(pa).filter(ends(pa).is_in(ends(pb).implode()))
+    joined = pa.join(pb, on=["src", "dst"], how="full", coalesce=True, suffix="_b")
+    joined = joined.filter(pl.col("src").is_in(common.implode())
+                           & pl.col("dst").is_in(common.implode())
+                           & pl.col("conn").ne_missing(pl.col("conn_b")))
+    change = (pl.when(pl.col("conn").is_null()).then(pl.lit("opened"))
+              .when(pl.col("conn_b").is_null()).then(pl.lit("closed"))
+              .otherwise(pl.lit("changed")))
+    return joined.select("src", "dst", change.alias("change"), pl.col("conn").alias("allowed_a"),
+                         pl.col("conn_b").alias("allowed_b")).sort("change", "src", "dst")
+
+
 #: Edge level -> (matrix of the analysis, key columns, columns that must be non-null).
 EDGE_LEVELS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "namespace": ("namespace", ("src_namespace", "dst_namespace"), ()),
@@ -187,7 +218,8 @@ def new_external(a: SnapshotAnalysis, b: SnapshotAnalysis) -> pl.DataFrame:
 @dataclass(frozen=True, eq=False)
 class SnapshotDiff:
     """What changed from snapshot ``a`` to ``b``: tables ``objects``, ``edges``, ``external``,
-    ``exposure``; :attr:`gate` is True when new cross-namespace or external edges appeared."""
+    ``exposure``, ``allowed``; :attr:`gate` is True when new cross-namespace or external edges
+    appeared."""
 
     a: str
     b: str
@@ -195,8 +227,9 @@ class SnapshotDiff:
     edges: pl.DataFrame
     external: pl.DataFrame
     exposure: pl.DataFrame
+    allowed: pl.DataFrame
 
-    TABLES = ("objects", "edges", "external", "exposure")
+    TABLES = ("objects", "edges", "external", "exposure", "allowed")
 
     @property
     def gating_edges(self) -> pl.DataFrame:
@@ -216,6 +249,7 @@ class SnapshotDiff:
             "level", "change").len().sort("level", "change").iter_rows()}
         return {"objects": objects, "edges": edges, "new_external": self.external.height,
                 "exposure_changes": self.exposure.height,
+                "allowed_path_changes": self.allowed.height,
                 "gating_edges": self.gating_edges.height}
 
     def to_dict(self) -> dict[str, Any]:
@@ -264,4 +298,4 @@ def diff_snapshots(a: SnapshotLike, b: SnapshotLike, *, client: Any = None,
         an_a, an_b = got[0], got[1]
     return SnapshotDiff(_name(snap_a), _name(snap_b), object_changes(snap_a, snap_b),
                         edge_changes(an_a, an_b), new_external(an_a, an_b),
-                        exposure_changes(snap_a, snap_b))
+                        exposure_changes(snap_a, snap_b), allowed_path_changes(snap_a, snap_b))

@@ -19,7 +19,7 @@ import polars as pl
 
 from toolkit.core.inventory import POD_ATTRS, InventoryIndex
 from toolkit.core.ipclass import with_class
-from toolkit.core.orient import orientation, swap_sides
+from toolkit.core.orient import RULES, orientation, swap_sides
 
 PORTS = 65536
 HOST = 1 << 40
@@ -93,12 +93,14 @@ def _side(frame: pl.LazyFrame, side: str, lookup: pl.LazyFrame, ports: pl.LazyFr
 def resolve_ids(flows: pl.LazyFrame, index: InventoryIndex, ips: pl.LazyFrame, *,
                 as_recorded: bool = False) -> pl.LazyFrame:
     """Every record with ``src_eid``/``dst_eid`` after orientation, plus ``swapped``,
-    ``orientation`` and ``dst_akey`` (all raw columns kept, src/dst twins swapped)."""
+    ``orientation`` (UInt8 code, see :func:`~toolkit.core.orient.rule_names`) and
+    ``dst_akey`` (all raw columns kept, src/dst twins swapped)."""
     lookup, ports = _lookup(ips, index), _ports(index, ips)
     frame = _side(_side(flows, "src", lookup, ports), "dst", lookup, ports)
     if as_recorded:
         frame = frame.with_columns(pl.lit(False).alias("swapped"),
-                                   pl.lit("as-recorded").alias("orientation"))
+                                   pl.lit(RULES.index("as-recorded"), pl.UInt8)
+                                   .alias("orientation"))
     else:
         frame = swap_sides(orientation(frame, index.registered_ports), pl.col("swapped"))
     akey = pl.col("dst_eid") * PORTS + pl.col("dst_port")

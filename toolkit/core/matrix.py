@@ -27,9 +27,10 @@ from typing import Any
 import polars as pl
 
 from toolkit.core.coverage import Coverage
-from toolkit.core.dedupe import dedupe_reporters
+from toolkit.core.dedupe import dedupe_reporters, twin_keys
 from toolkit.core.endpoints import attribution_table, endpoint_table, ip_table, resolve_ids
 from toolkit.core.inventory import InventoryIndex
+from toolkit.core.orient import rule_names
 from toolkit.core.resolve import attach_names, identity_checked, identity_disagrees, window_filter
 from toolkit.core.segments import segment_membership
 from toolkit.errors import KsegError
@@ -61,6 +62,7 @@ class MatrixSpec:
     segments: str | None = None
     membership: pl.DataFrame | None = None
     dedupe: bool = True
+    identities: bool = True  # compare source-stamped identities (off: none in these flows)
 
     def __post_init__(self) -> None:
         for side in (self.src, self.dst):
@@ -110,7 +112,8 @@ def _record_groups(flows: pl.LazyFrame, index: InventoryIndex, spec: MatrixSpec,
     """Stage 1 over the records (streaming): sums by endpoint ids, orientation, service key,
     stamped identity and bucket: integers and a few mostly-null strings, no names yet."""
     frame = resolve_ids(flows, index, ips.lazy(), as_recorded=spec.as_recorded)
-    keys = ["src_eid", "dst_eid", "dst_akey", "orientation", *_ID_COLS]
+    ids = list(_ID_COLS) if spec.identities else []
+    keys = ["src_eid", "dst_eid", "dst_akey", "orientation", *ids]
     if spec.bucket:
         frame = frame.with_columns(pl.col("start").dt.truncate(spec.bucket).alias("bucket"))
         keys.append("bucket")
@@ -118,7 +121,8 @@ def _record_groups(flows: pl.LazyFrame, index: InventoryIndex, spec: MatrixSpec,
             .agg(pl.col("bytes").sum(), pl.col("packets").sum(),
                  pl.len().cast(pl.Int64).alias("flows"),
                  pl.col("start").min().alias("start_min"), pl.col("end").max().alias("end_max"))
-            .collect(engine="streaming"))
+            .collect(engine="streaming")
+            .with_columns(pl.lit(None, pl.String).alias(c) for c in _ID_COLS if c not in ids))
 
 
 def partial_matrix(flows: pl.LazyFrame, index: InventoryIndex, spec: MatrixSpec
@@ -131,11 +135,11 @@ def partial_matrix(flows: pl.LazyFrame, index: InventoryIndex, spec: MatrixSpec
     """
     flows = window_filter(flows, spec.window)
     if spec.dedupe:
-        flows = dedupe_reporters(flows)
+        flows = dedupe_reporters(flows, twin_keys(flows).collect(engine="streaming"))
     ips = ip_table(flows, index).collect(engine="streaming")
     groups = _record_groups(flows, index, spec, ips)
     frame = attach_names(groups.lazy(), endpoint_table(ips, index),
-                         attribution_table(ips, index))
+                         attribution_table(ips, index)).with_columns(rule_names())
     checked = identity_checked("src") | identity_checked("dst")
     disagree = identity_disagrees("src") | identity_disagrees("dst")
     frame = frame.with_columns(
@@ -177,6 +181,11 @@ def _has_dst_reporters(flows: pl.LazyFrame) -> bool:
         engine="streaming").item() > 0
 
 
+def _has_identities(flows: pl.LazyFrame) -> bool:
+    stamped = pl.any_horizontal(pl.col(c).is_not_null() for c in _ID_COLS)
+    return flows.select(stamped.any()).collect(engine="streaming").item() or False
+
+
 def flow_matrix(snap: Snapshot, src: str = "namespace", dst: str = "namespace", *,
                 as_recorded: bool = False, window: Any = None, bucket: str | None = None,
                 namespaces: Sequence[str] | None = None, segments: str | None = None,
@@ -196,6 +205,8 @@ def flow_matrix(snap: Snapshot, src: str = "namespace", dst: str = "namespace", 
     index = index or InventoryIndex.build(snap)
     if dedupe and not _has_dst_reporters(snap.flows):
         spec = replace(spec, dedupe=False)  # nothing double-reported: skip the anti-join
+    if not _has_identities(snap.flows):
+        spec = replace(spec, identities=False)  # nothing stamped: nothing to compare
     return combine_partials([partial_matrix(snap.flows, index, spec)], spec)
 
 

@@ -20,7 +20,7 @@ Rules, first conclusive one wins; the rule used is kept in the ``orientation`` c
 ...     "is_reply": [None, None], "tcp_flags": [None, None]},
 ...     schema_overrides={"protocol": pl.UInt8, "is_reply": pl.Boolean, "tcp_flags": pl.Int32})
 >>> reg = pl.DataFrame({"port": [8080]}, schema={"port": pl.Int32})
->>> orientation(f, reg).select("swapped", "orientation").collect().rows()
+>>> orientation(f, reg).select("swapped", rule_names()).collect().rows()
 [(True, 'endpoint'), (False, 'port')]
 """
 
@@ -37,7 +37,8 @@ def _known(port: pl.Expr, registered: list[int]) -> pl.Expr:
 
 
 def orientation(frame: pl.LazyFrame, registered_ports: pl.DataFrame) -> pl.LazyFrame:
-    """Add ``swapped`` and ``orientation`` to each record of ``frame``.
+    """Add ``swapped`` and ``orientation`` (a UInt8 code into :data:`RULES`; names with
+    :func:`rule_names`) to each record of ``frame``.
 
     ``frame`` needs ``src_srv``/``dst_srv`` (the side is a known server endpoint on its port),
     ``src_port``, ``dst_port``, ``protocol``, ``is_reply`` and ``tcp_flags``.
@@ -50,11 +51,12 @@ def orientation(frame: pl.LazyFrame, registered_ports: pl.DataFrame) -> pl.LazyF
     sp, dp = pl.col("src_port"), pl.col("dst_port")
     s_known, d_known = _known(sp, registered), _known(dp, registered)
     ports = sp.is_not_null() & dp.is_not_null() & (sp != dp)
-    rule = (pl.when(src_srv != dst_srv).then(pl.lit("endpoint"))
+    code = {name: pl.lit(i, pl.UInt8) for i, name in enumerate(RULES)}
+    rule = (pl.when(src_srv != dst_srv).then(code["endpoint"])
             .when(pl.col("is_reply").is_not_null() | tcp.fill_null(False))
-            .then(pl.lit("tcp-flags"))
-            .when((s_known != d_known) | ports).then(pl.lit("port"))
-            .otherwise(pl.lit("unoriented")))
+            .then(code["tcp-flags"])
+            .when((s_known != d_known) | ports).then(code["port"])
+            .otherwise(code["unoriented"]))
     swap = (pl.when(src_srv != dst_srv).then(src_srv)
             .when(pl.col("is_reply").is_not_null()).then(pl.col("is_reply"))
             .when(tcp.fill_null(False)).then((flags & ACK) != 0)
@@ -62,6 +64,11 @@ def orientation(frame: pl.LazyFrame, registered_ports: pl.DataFrame) -> pl.LazyF
             .when(ports).then(sp < dp)
             .otherwise(False))
     return frame.with_columns(swap.fill_null(False).alias("swapped"), rule.alias("orientation"))
+
+
+def rule_names(column: str = "orientation") -> pl.Expr:
+    """Orientation codes (UInt8, cheap to carry and group by) → rule names."""
+    return pl.col(column).replace_strict(dict(enumerate(RULES)), return_dtype=pl.String)
 
 
 def swap_sides(frame: pl.LazyFrame, condition: pl.Expr) -> pl.LazyFrame:

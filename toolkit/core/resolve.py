@@ -35,6 +35,7 @@ from toolkit.core.endpoints import (
     resolve_ids,
 )
 from toolkit.core.inventory import InventoryIndex
+from toolkit.core.orient import rule_names
 from toolkit.errors import KsegError
 from toolkit.schema import TIME
 from toolkit.snapshot import Snapshot
@@ -106,6 +107,7 @@ def resolve_frame(flows: pl.LazyFrame, index: InventoryIndex, *, as_recorded: bo
     frame = resolve_ids(flows, index, ips.lazy(), as_recorded=as_recorded)
     frame = attach_names(frame, endpoint_table(ips, index), attribution_table(ips, index))
     frame = frame.with_columns(
+        rule_names(),
         pl.lit(1, pl.Int64).alias("flows"),
         (identity_checked("src") | identity_checked("dst")).alias("id_checked"),
         identity_disagrees("src").alias("src_id_disagree"),

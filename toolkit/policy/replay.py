@@ -66,7 +66,9 @@ def aggregate_edges(flows: pl.LazyFrame, classes: pl.DataFrame) -> pl.DataFrame:
     return edges.with_columns(_label("src"), _label("dst"))
 
 
-def _classes(snap: Snapshot, model: PolicyModel) -> tuple[Endpoints, pl.DataFrame]:
+def endpoint_classes(snap: Snapshot, model: PolicyModel) -> tuple[Endpoints, pl.DataFrame]:
+    """The snapshot's endpoint classes for ``model`` and the pod uid → class map (shared by
+    the local replay and the Dask one in :mod:`toolkit.scale`)."""
     pods = inventory_pods(snap)
     eps, mapped = build_endpoints(pods, snap.namespaces.collect(), policy_cidrs(model))
     return eps, mapped.select("uid", "ep").unique("uid")
@@ -203,7 +205,7 @@ def replay(snap: Snapshot, policies: pl.DataFrame | pl.LazyFrame | None = None, 
 
     table = snap.network_policies if policies is None else policies
     model = parse_policies(table)
-    eps, classes = _classes(snap, model)
+    eps, classes = endpoint_classes(snap, model)
     edges = aggregate_edges(flows if flows is not None else resolve_flows(snap), classes)
     verdicts, found = evaluate_edges(edges, eps, model)
     return ReplayResult(verdicts, found, len(model), policies is not None)

@@ -193,3 +193,17 @@ def test_goflow2_counter_sample_is_not_a_flow(realdata, snap):
     path = realdata / "goflow2" / "goflow2-docs-raw-producer-sflow-counter.json"
     with pytest.raises(InputError, match="no usable goflow2 record"):
         import_flows([path], snap, "goflow2")
+
+
+def test_calico_bad_records_are_rejected_with_line_numbers(calico_data, tmp_path, snap):
+    lines = calico_data.read_text().splitlines()
+    broken = json.loads(lines[0])
+    broken["start_time"] = "yesterday"
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join([lines[0], "{not json", json.dumps(broken), lines[3]]) + "\n")
+    summary = import_flows([path], snap, "calico")
+    assert summary.rejected == {"bad-json": 1, "bad-record": 1}
+    rejects = pl.read_ndjson(snap / summary.rejects_file).sort("source_record")
+    assert rejects["source_record"].to_list() == [2, 3]
+    assert "ValueError" in rejects["detail"][1]
+    assert summary.imported == 2  # records 1 and 4 (neither has reply-direction bytes)

@@ -339,9 +339,11 @@ def _import_files(files: list[Path], out: FlowAppender, sink: _RejectSink,
             sink.write(rejects, str(path))
             buffer.add(flows)
         if stats.imported == 0 and not set(stats.skipped) - {"not-a-flow"}:
-            reasons = ", ".join(f"{k} {v}" for k, v in stats.rejected.items()) or "empty file"
-            raise InputError(f"no usable {flow_format.name} record ({stats.records_read} read; "
-                             f"rejected: {reasons})", path=str(path),
+            reasons = "; ".join(f"{what}: " + ", ".join(f"{k} {v}" for k, v in d.items())
+                                for what, d in (("rejected", stats.rejected),
+                                                ("skipped", stats.skipped)) if d)
+            raise InputError(f"no usable {flow_format.name} record ({stats.records_read} read"
+                             f"{'; ' + reasons if reasons else ', empty file'})", path=str(path),
                              hint=f"is this really {flow_format.name}? see 'kseg flows "
                                   "formats'; nothing was imported")
         stats.sha256 = digest or hashing.result(path, size)

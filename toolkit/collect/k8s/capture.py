@@ -155,9 +155,7 @@ class Capture:
         return {name: _sorted(data, name) for name, data in tables.items()}
 
     def _dedupe(self, data: pl.DataFrame, name: str) -> pl.DataFrame:
-        key = list(schema.table(name).key)
-        if name == "endpoints":
-            key = [*key, "protocol", "slice"]
+        key = row_identity(name)
         unique = data.unique(subset=key, keep="last", maintain_order=True)
         if unique.height < data.height:
             self._finish_warnings.append(f"{data.height - unique.height} duplicate {name} row(s) "
@@ -182,12 +180,18 @@ class Capture:
                 "warnings": [*self.warnings, *self._finish_warnings]}
 
 
+def row_identity(name: str) -> list[str]:
+    """Columns that identify one row of ``name`` within a capture (dedupe, merge, order):
+    the schema key, plus protocol and slice for endpoints and namespace/name for pods."""
+    if name == "pods":
+        return list(merge.POD_IDENTITY)
+    key = list(schema.table(name).key)
+    return [*key, "protocol", "slice"] if name == "endpoints" else key
+
+
 def _sorted(data: pl.DataFrame, name: str) -> pl.DataFrame:
     """Rows in key order, so equal captures give equal frames whatever the input order."""
-    key = list(schema.table(name).key)
-    if name == "endpoints":
-        key = [*key, "protocol", "slice"]
-    return data.sort(key, nulls_last=True, maintain_order=True)
+    return data.sort(row_identity(name), nulls_last=True, maintain_order=True)
 
 
 def _inferred_namespaces(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:

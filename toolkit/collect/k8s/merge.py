@@ -3,7 +3,8 @@
 Rules (``closed_at`` is the time the old snapshot was last known to be true: its
 ``captured_at``, else the new capture's):
 
-- **Pods** are keyed by (uid, ip). A pod in both keeps one row: ``valid_from`` is the earlier
+- **Pods** are keyed by (uid, ip, namespace, name) (two different pods of a dump may share a
+  uid and IP: see :data:`POD_IDENTITY`). A pod in both keeps one row: ``valid_from`` is the earlier
   of the two (first seen), every other column comes from the newer capture (phase, labels,
   ``valid_to`` when it now has a deletionTimestamp). A pod only in the old snapshot, in a
   namespace the new capture covers, has its open interval closed at ``closed_at`` (last seen).
@@ -31,6 +32,10 @@ from toolkit import _store, schema
 from toolkit.snapshot import Snapshot, load_snapshot, replace_inventory, write_snapshot
 
 Scope = Iterable[tuple[str, str]]
+#: Identity of a pods row. The schema key is (uid, ip), but real dumps (np-guard's corpus)
+#: copy one uid and IP onto two different pods, so a row only duplicates another when
+#: namespace and name agree too.
+POD_IDENTITY = ("uid", "ip", "namespace", "name")
 _TIME = schema.TIME
 
 
@@ -64,7 +69,7 @@ def _in_scope(frame: pl.DataFrame, table: str, scope: set[tuple[str, str]]) -> p
 def merge_pods(old: pl.DataFrame, new: pl.DataFrame, scope: set[tuple[str, str]],
                closed_at: datetime | None) -> pl.DataFrame:
     """Pods table of the merged inventory (see the module docstring)."""
-    key = ["uid", "ip"]
+    key = list(POD_IDENTITY)
     firsts = old.select(*key, pl.col("valid_from").alias("_old_from"))
     kept_new = (new.join(firsts, on=key, how="left", nulls_equal=True, maintain_order="left")
                 .with_columns(valid_from=pl.min_horizontal("valid_from", "_old_from"))
@@ -110,7 +115,7 @@ def merge_inventory(old: Mapping[str, pl.DataFrame], new: Mapping[str, pl.DataFr
     for name in schema.INVENTORY_TABLES:
         if name == "pods":
             out[name] = merge_pods(old[name], new[name], scope, closed_at).sort(
-                "uid", "ip", nulls_last=True, maintain_order=True)
+                list(POD_IDENTITY), nulls_last=True, maintain_order=True)
         else:
             out[name] = merge_table(name, old[name], new[name], scope, closed_at)
     return out

@@ -53,10 +53,18 @@ def meta(obj: Mapping[str, Any], *, namespaced: bool = True) -> tuple[str, str]:
     return (ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE) if namespaced else "", name
 
 
+#: ``owner_kind`` of an ownerReference that names no ``kind`` (some hand-written manifests):
+#: :func:`toolkit.collect.k8s.owners.resolve` infers the kind before the tables are finished.
+KINDLESS = ""
+
+
 def controller_ref(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The ownerReference with ``controller: true`` (or the only reference when none says so)."""
+    """The ownerReference with ``controller: true`` (or the only reference when none says so).
+
+    A reference without ``kind`` still counts (its kind is inferred later, see
+    :data:`KINDLESS`)."""
     refs = [r for r in _list(_map(obj.get("metadata")).get("ownerReferences"))
-            if _is_map(r) and r.get("kind") and r.get("name")]
+            if _is_map(r) and r.get("name")]
     for ref in refs:
         if ref.get("controller"):
             return ref
@@ -160,13 +168,15 @@ def pod(obj: Mapping[str, Any], source: str = "manifest") -> list[Row]:
     common = _common(obj, source)
     fields = pod_template_fields(spec)
     ref = controller_ref(obj)
-    owner_kind, owner_name = (str(ref["kind"]), str(ref["name"])) if ref else (None, None)
+    owner_kind, owner_name = (str(ref.get("kind") or KINDLESS), str(ref["name"])) if ref else (
+        None, None)
     start = parse_time(status.get("startTime"), "status.startTime") or common["created"]
     base = {
         "namespace": ns, "name": name, "uid": common["uid"] or synthetic_uid("Pod", ns, name),
         **fields, "phase": status.get("phase"), "labels": common["labels"],
         "owner_kind": owner_kind, "owner_name": owner_name,
-        "workload_kind": owner_kind or "Pod", "workload_name": owner_name or name,
+        "workload_kind": "Pod" if owner_kind is None else owner_kind,
+        "workload_name": owner_name or name,
         "valid_from": start,
         "valid_to": parse_time(md.get("deletionTimestamp"), "metadata.deletionTimestamp"),
         "planned": False, "source": source,
@@ -212,7 +222,7 @@ def workload(obj: Mapping[str, Any], source: str = "manifest") -> list[Row]:
         "template_labels": labels(template_md.get("labels")),
         "selector": canonical_json(selector) if selector is not None else None,
         "replicas": _replicas(obj, kind),
-        "owner_kind": str(ref["kind"]) if ref else None,
+        "owner_kind": str(ref.get("kind") or KINDLESS) if ref else None,
         "owner_name": str(ref["name"]) if ref else None,
         "top_kind": kind, "top_name": name,
         "deleted": parse_time(_map(obj.get("metadata")).get("deletionTimestamp"),

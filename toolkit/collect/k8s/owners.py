@@ -13,6 +13,16 @@ Rules (walking ``ownerReferences`` with ``controller: true``):
   exactly so). Without that evidence, or when the ReplicaSet object is present and has no
   owner (an orphaned ReplicaSet), the top stays the ReplicaSet. A Job without a CronJob owner
   in the input stays a Job (its name carries no reliable evidence).
+
+An ownerReference without ``kind`` (hand-written manifests do this) gets one inferred by
+:func:`infer_kinds`, in this order: the kind of a controller object of that name in the same
+namespace present in the input (ReplicaSet, StatefulSet, DaemonSet, Job,
+ReplicationController, Deployment, CronJob, first match); for a pod, the labels its
+controller stamps (``pod-template-hash`` equal to the name's suffix: ReplicaSet; ``job-name``
+equal to the owner name: Job; ``controller-revision-hash`` with ``pod-template-generation``:
+DaemonSet, without: StatefulSet); for a ReplicaSet or Job, its usual owner (Deployment,
+CronJob); otherwise ReplicaSet, the controller that owns most pods. So such pods are grouped
+under their owner instead of counted as bare pods.
 """
 
 from __future__ import annotations
@@ -22,9 +32,65 @@ from typing import Any
 import polars as pl
 
 from toolkit import schema
+from toolkit.collect.k8s.normalise import KINDLESS
 
 Key = tuple[str, str, str]  # namespace, kind, name
 HASH_LABEL = "pod-template-hash"
+#: Which kind a kind-less reference means when several objects share its name.
+_KIND_PREFERENCE = ("ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController",
+                    "Deployment", "CronJob")
+_USUAL_OWNER = {"ReplicaSet": "Deployment", "Job": "CronJob"}
+
+
+def _label_kind(owner: str, labels: dict[str, str]) -> str | None:
+    """The kind of a pod's owner as its controller's labels say, or None."""
+    pod_hash = labels.get(HASH_LABEL)
+    if pod_hash and owner.endswith(f"-{pod_hash}"):
+        return "ReplicaSet"
+    if owner in (labels.get("job-name"), labels.get("batch.kubernetes.io/job-name")):
+        return "Job"
+    if "controller-revision-hash" in labels:
+        return "DaemonSet" if "pod-template-generation" in labels else "StatefulSet"
+    return None
+
+
+def infer_kinds(workloads: pl.DataFrame, pods: pl.DataFrame
+                ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Fill ``owner_kind`` (and a pod's ``workload_kind``) where the ownerReference named no
+    kind (see the module docstring for the rules)."""
+    named: dict[tuple[str, str], str] = {}
+    for ns, kind, name in workloads.select("namespace", "kind", "name").iter_rows():
+        best = named.get((ns, name))
+        if best is None or _KIND_PREFERENCE.index(kind) < _KIND_PREFERENCE.index(best):
+            named[(ns, name)] = kind
+    kindless = pl.col("owner_kind") == KINDLESS
+    if workloads.filter(kindless).height:
+        rows = workloads.filter(kindless).select("namespace", "kind", "owner_name").unique()
+        fill = [(ns, kind, owner, named.get((ns, owner)) or _USUAL_OWNER.get(kind))
+                for ns, kind, owner in rows.iter_rows()]
+        workloads = _fill(workloads, fill, ["namespace", "kind", "owner_name"], "owner_kind")
+    if pods.filter(kindless).height:  # few rows: hand-written manifests
+        pods = pods.with_row_index("_r")
+        rows = pods.filter(kindless).select("_r", "namespace", "owner_name", "labels")
+        fill = [(r, named.get((ns, owner)) or _label_kind(
+                    owner, {d["key"]: d["value"] for d in labels or []}) or "ReplicaSet")
+                for r, ns, owner, labels in rows.iter_rows()]
+        lookup = pl.DataFrame(fill, orient="row", schema={"_r": pl.UInt32, "_kind": pl.String})
+        pods = (pods.join(lookup, on="_r", how="left", maintain_order="left")
+                .with_columns(owner_kind=pl.coalesce("_kind", "owner_kind"),
+                              workload_kind=pl.coalesce("_kind", "workload_kind"))
+                .drop("_r", "_kind"))
+    return workloads, pods
+
+
+def _fill(data: pl.DataFrame, fill: list[tuple], keys: list[str], column: str
+          ) -> pl.DataFrame:
+    """``column`` set from the last element of ``fill`` rows matched on ``keys``."""
+    lookup = pl.DataFrame(fill, orient="row", schema={**{k: pl.String for k in keys},
+                                                      "_kind": pl.String})
+    return (data.join(lookup, on=keys, how="left", maintain_order="left")
+            .with_columns(pl.when(pl.col(column) == KINDLESS).then(pl.col("_kind"))
+                          .otherwise(pl.col(column)).alias(column)).drop("_kind"))
 
 
 def _hash_of(labels: list[dict[str, str]] | None) -> str | None:
@@ -83,6 +149,7 @@ def _inferred_rows(chains: _Chains) -> pl.DataFrame:
 
 def resolve(workloads: pl.DataFrame, pods: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Fill ``workloads.top_*`` and ``pods.workload_*``; add inferred workloads rows."""
+    workloads, pods = infer_kinds(workloads, pods)
     chains = _Chains(workloads)
     tops = [chains.top(k) for k in workloads.select("namespace", "kind", "name").iter_rows()]
     workloads = workloads.with_columns(

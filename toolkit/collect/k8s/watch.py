@@ -91,7 +91,7 @@ class WatchState:
         pods = frame(list(self.pods.values()), "pods")
         workloads = snap.workloads.collect().filter(pl.col("source") != "inferred")
         workloads, pods = owners.resolve(workloads, pods)
-        pods = merge.close_reused_ips(pods).sort("uid", "ip", nulls_last=True)
+        pods = merge.close_reused_ips(pods).sort(list(merge.POD_IDENTITY), nulls_last=True)
         endpoints = frame([r for rows in self.slices.values() for r in rows], "endpoints")
         services = frame(list(self.services.values()), "services")
         return snap.with_tables(pods=pods, workloads=workloads, services=services.sort(
