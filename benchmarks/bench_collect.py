@@ -10,7 +10,8 @@ and EndpointSlices. Measured in fresh child processes, so peak RSS is per run:
 - raw+json: the same plus ``json.loads`` of every page (the floor for any JSON client);
 - kseg:     ``toolkit.collect.k8s.live.collect_result`` (kubernetes client, normalise, tables).
 
-Prints wall time, the kseg/raw ratios, peak RSS growth over the child's baseline, the size
+Each mode runs ``--repeat`` times (interleaved) and the medians are printed: wall time, the
+kseg/raw ratios, peak RSS growth over the child's baseline, the size
 of the resulting tables, and CPU seconds of the client process (robust on a loaded machine:
 the raw fetch mostly waits for the server while kseg computes).
 """
@@ -22,6 +23,7 @@ import http.client
 import json
 import multiprocessing as mp
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -110,7 +112,12 @@ def measure(mode: str, url: str) -> tuple[float, float, object, float]:
     return result
 
 
-def run_size(pods: int) -> dict[str, tuple[float, float, object, float]]:
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def run_size(pods: int, repeat: int = 1) -> dict[str, tuple[float, float, object, float]]:
+    """Medians over ``repeat`` interleaved runs of each mode (wall, RSS, result, CPU)."""
     ctx = mp.get_context("spawn")
     ready = ctx.Queue()
     server = ctx.Process(target=_serve, args=(pods, ready), daemon=True)
@@ -118,7 +125,12 @@ def run_size(pods: int) -> dict[str, tuple[float, float, object, float]]:
     try:
         url = ready.get(timeout=600)
         raw_fetch(url, parse=False)  # warm-up: the server serialises and caches every page
-        return {mode: measure(mode, url) for mode in ("raw", "raw+json", "kseg")}
+        runs: dict[str, list] = {"raw": [], "raw+json": [], "kseg": []}
+        for _ in range(repeat):
+            for mode, got in runs.items():
+                got.append(measure(mode, url))
+        return {mode: (_median([r[0] for r in got]), _median([r[1] for r in got]), got[0][2],
+                       _median([r[3] for r in got])) for mode, got in runs.items()}
     finally:
         server.terminate()
         server.join()
@@ -128,13 +140,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (3k, 6k pods)")
     parser.add_argument("--sizes", default="7500,15000,30000")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each mode per size; medians are printed (default 3)")
     args = parser.parse_args()
     sizes = [3000, 6000] if args.quick else [int(s) for s in args.sizes.split(",")]
     print(f"{'pods':>7} {'MB':>7} {'raw s':>7} {'raw+json s':>10} {'kseg s':>7} "
           f"{'kseg/raw':>8} {'kseg/raw+json':>13} {'raw RSS MB':>10} {'kseg RSS MB':>11} "
           f"{'tables MB':>9} {'raw+json cpu':>12} {'kseg cpu':>8}")
     for pods in sizes:
-        res = run_size(pods)
+        res = run_size(pods, args.repeat)
         raw, parsed, kseg = res["raw"], res["raw+json"], res["kseg"]
         assert kseg[2][0] == pods, f"kseg collected {kseg[2][0]} pods, expected {pods}"
         print(f"{pods:>7,} {raw[2] / 1e6:>7.1f} {raw[0]:>7.2f} {parsed[0]:>10.2f} "

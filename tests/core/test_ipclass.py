@@ -20,7 +20,7 @@ CASES = {
     "unknown-in-cluster", "::1": "loopback", "fe80::1": "link-local", "ff02::fb": "multicast",
     "fd00:ec2::254": "metadata", "2a00:1450::1": "external-public", "fd12::1":
     "external-private", "fd00:10:244::7": "unknown-in-cluster", "not-an-ip": "invalid",
-    "999.1.1.1": "invalid",
+    "999.1.1.1": "invalid", "0.0.0.0": "unspecified", "::": "unspecified",
 }
 
 

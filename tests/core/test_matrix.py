@@ -154,3 +154,16 @@ def test_coverage_of_a_snapshot_equals_the_matrix_coverage(mini):
 
     m = flow_matrix(mini, src="pod", dst="service")
     assert coverage(mini) == m.coverage == coverage(m)
+
+
+def test_dedupe_keeps_aggregated_records_of_different_workloads(kit):
+    from toolkit import schema
+    from toolkit.core.dedupe import dedupe_reporters
+
+    rows = [("a", 1, "0.0.0.0", None, "0.0.0.0", 80, 6, None, 10)] * 3
+    flows = kit.flows_frame(rows).with_columns(
+        pl.Series("reporter", ["src", "dst", "dst"]),
+        pl.Series("src_id_workload", ["web", "web", "batch"]),
+        pl.Series("dst_id_workload", ["api", "api", "api"]))
+    kept = dedupe_reporters(schema.conform(flows.lazy(), "flows")).collect()
+    assert sorted(kept["src_id_workload"]) == ["batch", "web"]  # only the twin copy dropped

@@ -22,7 +22,7 @@ import polars as pl
 from toolkit.core.ipclass import EXTERNAL_CLASSES
 
 RESOLVED_KINDS = ("pod", "service", "node")
-UNKNOWN_KINDS = ("unknown-in-cluster", "invalid")
+UNKNOWN_KINDS = ("unknown-in-cluster", "invalid", "unspecified")
 
 
 @dataclass(frozen=True)

@@ -5,16 +5,20 @@ Rule: a record with ``reporter == "dst"`` is dropped when at least one ``reporte
 record exists with the same 5-tuple (src/dst ip and port, protocol). If the source side
 logs a connection it logs all of it, so the destination-side copies add nothing; times are
 deliberately not part of the key because the two reporters aggregate over their own
-intervals. Records without a reporter, source-side records and destination-side records
-without a source twin (the sender is outside the logging scope, e.g. the internet) are all
-kept, so nothing observed only once is lost.
+intervals. For an unspecified address (``0.0.0.0``/``::``: Calico aggregated records) the
+side's stamped namespace and workload join the key. Records without a reporter,
+source-side records and destination-side records without a source twin (the sender is
+outside the logging scope, e.g. the internet) are all kept, so nothing observed only once is
+lost.
 
 Cost: the twin keys are found first (a semi-join, :func:`twin_keys`); they are usually few or
 none (then nothing else is done), and the records are marked with one left join on them.
 
 >>> import polars as pl
 >>> f = pl.LazyFrame({"src_ip": ["a", "a", "c"], "src_port": [1, 1, 1], "dst_ip": ["b"] * 3,
-...     "dst_port": [80, 80, 80], "protocol": [6, 6, 6], "reporter": ["src", "dst", "dst"]})
+...     "dst_port": [80, 80, 80], "protocol": [6, 6, 6], "reporter": ["src", "dst", "dst"]}
+...     ).with_columns(pl.lit(None, pl.String).alias(f"{s}_id_{f}") for s in ("src", "dst")
+...                    for f in ("namespace", "workload"))
 >>> dedupe_reporters(f).collect()["src_ip"].sort().to_list()
 ['a', 'c']
 """
@@ -24,14 +28,27 @@ from __future__ import annotations
 import polars as pl
 
 KEY = ("src_ip", "src_port", "dst_ip", "dst_port", "protocol")
+UNSPECIFIED = ("0.0.0.0", "::")
+_ID_KEY = {"_k_sns": ("src", "namespace"), "_k_swl": ("src", "workload"),
+           "_k_dns": ("dst", "namespace"), "_k_dwl": ("dst", "workload")}
+
+
+def _keyed(flows: pl.LazyFrame) -> pl.LazyFrame:
+    """Add the identity part of the key: for an unspecified address (Calico aggregated
+    records), the stamped namespace and workload of that side, so different workloads
+    sharing a port are not taken for one connection."""
+    return flows.with_columns(
+        pl.when(pl.col(f"{side}_ip").is_in(UNSPECIFIED)).then(pl.col(f"{side}_id_{field}"))
+        .otherwise(None).alias(name) for name, (side, field) in _ID_KEY.items())
 
 
 def twin_keys(flows: pl.LazyFrame) -> pl.LazyFrame:
     """The 5-tuples reported by both sides (usually few): the destination-side keys form the
     hash table the source-side rows probe (a semi-join), so no table of every 5-tuple is
     built."""
-    key = list(KEY)
+    key = [*KEY, *_ID_KEY]
     reporter = pl.col("reporter")
+    flows = _keyed(flows)
     dst_keys = flows.filter(reporter == "dst").select(key).unique()
     return (flows.filter(reporter == "src").select(key)
             .join(dst_keys, on=key, how="semi", nulls_equal=True).unique())
@@ -46,7 +63,8 @@ def dedupe_reporters(flows: pl.LazyFrame, twins: pl.DataFrame | None = None) -> 
     if twins is not None and twins.height == 0:
         return flows
     table = (twins.lazy() if twins is not None else twin_keys(flows))
-    marked = flows.join(table.with_columns(pl.lit(True).alias("_twin")), on=list(KEY),
-                        how="left", nulls_equal=True, build_side="force_right")
+    marked = _keyed(flows).join(table.with_columns(pl.lit(True).alias("_twin")),
+                                on=[*KEY, *_ID_KEY], how="left", nulls_equal=True,
+                                build_side="force_right")
     copy = (pl.col("reporter") == "dst") & pl.col("_twin").fill_null(False)
-    return marked.filter(~copy.fill_null(False)).drop("_twin")
+    return marked.filter(~copy.fill_null(False)).drop("_twin", *_ID_KEY)

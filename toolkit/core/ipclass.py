@@ -7,6 +7,7 @@ integer ranges; IPv6 addresses (rarer) go through :mod:`ipaddress`.
 Classes, first match wins:
 
 ``invalid``            not an IP address
+``unspecified``        0.0.0.0 and :: (e.g. Calico aggregated records: see the identity columns)
 ``loopback``           127.0.0.0/8, ::1
 ``metadata``           cloud instance metadata: 169.254.169.254, 169.254.170.2, fd00:ec2::254
 ``link-local``         169.254.0.0/16, fe80::/10
@@ -28,6 +29,7 @@ from collections.abc import Iterable, Sequence
 import polars as pl
 
 INVALID = "invalid"
+UNSPECIFIED = "unspecified"
 LOOPBACK = "loopback"
 METADATA = "metadata"
 LINK_LOCAL = "link-local"
@@ -37,7 +39,7 @@ EXTERNAL_PRIVATE = "external-private"
 EXTERNAL_PUBLIC = "external-public"
 
 #: Every class :func:`classify_ips` can return, in precedence order.
-CLASSES = (INVALID, LOOPBACK, METADATA, LINK_LOCAL, MULTICAST, UNKNOWN_IN_CLUSTER,
+CLASSES = (INVALID, UNSPECIFIED, LOOPBACK, METADATA, LINK_LOCAL, MULTICAST, UNKNOWN_IN_CLUSTER,
            EXTERNAL_PRIVATE, EXTERNAL_PUBLIC)
 #: Classes outside the cluster (counted as "external" in coverage).
 EXTERNAL_CLASSES = (LOOPBACK, METADATA, LINK_LOCAL, MULTICAST, EXTERNAL_PRIVATE,
@@ -75,8 +77,9 @@ def _in_ranges(expr: pl.Expr, networks: Iterable[ipaddress.IPv4Network]) -> pl.E
 
 
 def _v4_class(cluster: Sequence[ipaddress.IPv4Network], num: pl.Expr) -> pl.Expr:
-    expr = pl.when(pl.col("ip").is_in([m for m in _METADATA_IPS if ":" not in m])).then(
-        pl.lit(METADATA))
+    expr = (pl.when(num == 0).then(pl.lit(UNSPECIFIED))
+            .when(pl.col("ip").is_in([m for m in _METADATA_IPS if ":" not in m]))
+            .then(pl.lit(METADATA)))
     for cls, net in _FIXED_V4:
         expr = expr.when(_in_ranges(num, [ipaddress.IPv4Network(net)])).then(pl.lit(cls))
     if cluster:
@@ -95,6 +98,8 @@ def _classify_one(text: str, cluster: Sequence[ipaddress.IPv6Network | ipaddress
         return INVALID
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
+    if addr.is_unspecified:
+        return UNSPECIFIED
     if str(addr) in _METADATA_IPS:
         return METADATA
     if addr.is_loopback:

@@ -10,9 +10,11 @@ manifests) the planned pods of workloads without pods.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +26,7 @@ from toolkit.collect.k8s import merge, owners, planned
 from toolkit.collect.k8s import normalise as nm
 from toolkit.snapshot import Snapshot
 
-FLUSH_ROWS = 5000
+FLUSH_ROWS = 1000  # rows buffered per table before they become a compact frame
 _NAMESPACED_TABLES = ("pods", "workloads", "services", "endpoints", "network_policies")
 
 
@@ -44,6 +46,28 @@ def frame(rows: list[dict[str, Any]], table: str) -> pl.DataFrame:
                                           strict=False)
                              for c, dtype in tbl.polars_schema.items()})
     return schema.conform(data, table)
+
+
+@contextlib.contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a capture is built.
+
+    Decoded JSON and YAML are acyclic trees freed by reference counting, but each of their
+    many small dicts counts as an allocation, so the collector keeps running full passes
+    over every live object: measured at ~45% of a 10,000-pod collection's CPU. The previous
+    state is restored afterwards (nested uses are fine).
+
+    >>> with no_cyclic_gc():
+    ...     gc.isenabled()
+    False
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @functools.cache

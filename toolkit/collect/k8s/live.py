@@ -33,7 +33,7 @@ import kubernetes
 import urllib3
 
 from toolkit.collect.k8s import normalise as nm
-from toolkit.collect.k8s.capture import Capture
+from toolkit.collect.k8s.capture import Capture, no_cyclic_gc
 from toolkit.errors import CollectError
 from toolkit.snapshot import Snapshot
 
@@ -309,11 +309,12 @@ def collect_result(*, kubeconfig: str | None = None, context: str | None = None,
     client, name = api_client(kubeconfig, context)
     with client:
         lister = Lister(client, retry=retry, page_size=page_size, timeout=timeout)
-        result = collect_capture(lister, namespaces, context=name, progress=progress)
-        source = {"kind": "live", "context": name, "namespaces": namespaces or "all",
-                  "retries": lister.retries}
-        snap = result.capture.snapshot(cluster=name, captured_at=result.captured_at,
-                                       source=source)
+        with no_cyclic_gc():
+            result = collect_capture(lister, namespaces, context=name, progress=progress)
+            source = {"kind": "live", "context": name, "namespaces": namespaces or "all",
+                      "retries": lister.retries}
+            snap = result.capture.snapshot(cluster=name, captured_at=result.captured_at,
+                                           source=source)
         if watch_seconds > 0:
             snap = watch.watch_snapshot(lister, snap, result, watch_seconds, progress=progress)
     return snap, result.capture.scope

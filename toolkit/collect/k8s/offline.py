@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from toolkit.collect.k8s import normalise as nm
-from toolkit.collect.k8s.capture import Capture
+from toolkit.collect.k8s.capture import Capture, no_cyclic_gc
 from toolkit.errors import InputError
 from toolkit.snapshot import Snapshot
 
@@ -175,9 +175,10 @@ def read_inventory(paths: Iterable[str | Path]) -> tuple[Capture, list[str]]:
     """A :class:`Capture` of every object in ``paths`` and the list of files read."""
     capture = Capture()
     files = []
-    for path in iter_files(paths):
-        read_into(capture, path)
-        files.append(str(path))
+    with no_cyclic_gc():
+        for path in iter_files(paths):
+            read_into(capture, path)
+            files.append(str(path))
     return capture, files
 
 
