@@ -164,7 +164,7 @@ PODS = Table(
         _req("planned", pl.Boolean, "True for pods expanded from a manifest, not observed."),
         _c("source", pl.String, "Where the row came from."),
     ),
-    key=("uid", "ip"),
+    key=("namespace", "name", "uid", "ip"),
 )
 
 WORKLOADS = Table(

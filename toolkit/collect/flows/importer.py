@@ -17,6 +17,7 @@ import hashlib
 import ipaddress
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -223,10 +224,16 @@ class _RejectSink:
 
 @dataclass
 class _Buffer:
+    """Rows waiting for the next part. Parts are written by one background thread while
+    the next blocks parse (polars and pyarrow release the GIL); at most one part is in
+    flight, so memory stays bounded and a write error surfaces at the next flush."""
+
     out: FlowAppender
     frames: list[pl.DataFrame] = field(default_factory=list)
     rows: int = 0
     part_rows: int = PART_ROWS
+    _pool: ThreadPoolExecutor | None = None
+    _pending: Future[None] | None = None
 
     def add(self, frame: pl.DataFrame) -> None:
         if frame.height:
@@ -236,9 +243,29 @@ class _Buffer:
             self.flush()
 
     def flush(self) -> None:
+        """Hand the buffered rows to the writer thread (after the previous part is done)."""
+        self.wait()
         if self.frames:
-            self.out.write(pl.concat(self.frames, rechunk=False))
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="kseg-part-writer")
+            self._pending = self._pool.submit(self.out.write, pl.concat(self.frames,
+                                                                        rechunk=False))
         self.frames, self.rows = [], 0
+
+    def wait(self) -> None:
+        """Block until the part in flight is written; re-raise its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the writer (errors ignored: only called while another error unwinds)."""
+        try:
+            if self._pending is not None:
+                self._pending.exception()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
 
 def import_flows(paths: Iterable[str | Path], snapshot: str | Path, fmt: str, *,
@@ -323,35 +350,45 @@ def _import_files(files: list[Path], out: FlowAppender, sink: _RejectSink,
     matches an imported file), else hash the bytes as they stream past."""
     known, sizes = out.imported_sha256(), _known_sizes(out)
     buffer = _Buffer(out, part_rows=part_rows)
-    for path in files:
-        size = path.stat().st_size
-        digest = None
-        if sizes is None or size in sizes:
-            digest = reader.sha256_file(path)
-            if digest in known:
-                summary.already_imported.append(str(path))
-                continue
-        hashing.start()
-        stats = FileStats(str(path), digest or "", size=size)
-        for parsed in flow_format.read(path, ctx):
-            flows, rejects = _finish(parsed, flow_format.name, str(path), summary.import_id)
-            _account(stats, summary, parsed, flows, rejects)
-            sink.write(rejects, str(path))
-            buffer.add(flows)
-        if stats.imported == 0 and not set(stats.skipped) - {"not-a-flow"}:
-            reasons = "; ".join(f"{what}: " + ", ".join(f"{k} {v}" for k, v in d.items())
-                                for what, d in (("rejected", stats.rejected),
-                                                ("skipped", stats.skipped)) if d)
-            raise InputError(f"no usable {flow_format.name} record ({stats.records_read} read"
-                             f"{'; ' + reasons if reasons else ', empty file'})", path=str(path),
-                             hint=f"is this really {flow_format.name}? see 'kseg flows "
-                                  "formats'; nothing was imported")
-        stats.sha256 = digest or hashing.result(path, size)
-        known.add(stats.sha256)
-        if sizes is not None:
-            sizes.add(size)
-        summary.files.append(stats)
-    buffer.flush()
+    try:
+        for path in files:
+            size = path.stat().st_size
+            digest = None
+            if sizes is None or size in sizes:
+                digest = reader.sha256_file(path)
+                if digest in known:
+                    summary.already_imported.append(str(path))
+                    continue
+            hashing.start()
+            stats = FileStats(str(path), digest or "", size=size)
+            _import_file(path, stats, buffer, sink, summary, flow_format, ctx)
+            stats.sha256 = digest or hashing.result(path, size)
+            known.add(stats.sha256)
+            if sizes is not None:
+                sizes.add(size)
+            summary.files.append(stats)
+        buffer.flush()
+        buffer.wait()
+    finally:
+        buffer.close()  # never leave a part being written behind (FlowAppender cleans up)
+
+
+def _import_file(path: Path, stats: FileStats, buffer: _Buffer, sink: _RejectSink,
+                 summary: ImportSummary, flow_format: registry.FlowFormat,
+                 ctx: ReadContext) -> None:
+    for parsed in flow_format.read(path, ctx):
+        flows, rejects = _finish(parsed, flow_format.name, str(path), summary.import_id)
+        _account(stats, summary, parsed, flows, rejects)
+        sink.write(rejects, str(path))
+        buffer.add(flows)
+    if stats.imported == 0 and not set(stats.skipped) - {"not-a-flow"}:
+        reasons = "; ".join(f"{what}: " + ", ".join(f"{k} {v}" for k, v in d.items())
+                            for what, d in (("rejected", stats.rejected),
+                                            ("skipped", stats.skipped)) if d)
+        raise InputError(f"no usable {flow_format.name} record ({stats.records_read} read"
+                         f"{'; ' + reasons if reasons else ', empty file'})", path=str(path),
+                         hint=f"is this really {flow_format.name}? see 'kseg flows "
+                              "formats'; nothing was imported")
 
 
 def _account(stats: FileStats, summary: ImportSummary, parsed: Parsed, flows: pl.DataFrame,
