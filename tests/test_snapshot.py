@@ -273,3 +273,15 @@ def test_loaded_snapshot_rewritten_in_place_keeps_flows(tmp_path: Path):
     assert again.namespaces.collect()["name"].to_list() == ["other"]
     assert again.flows.collect().height == 6
     assert os.listdir(path / "flows")
+
+
+def test_written_files_follow_the_umask_not_mkstemp(tmp_path: Path):
+    old = os.umask(0o022)
+    try:
+        path = write_snapshot(make_snapshot(), tmp_path / "s")
+        from toolkit._io import write_table
+        out = write_table(pl.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    finally:
+        os.umask(old)
+    for item in [*path.rglob("*.parquet"), out]:
+        assert item.stat().st_mode & 0o777 == 0o644, item

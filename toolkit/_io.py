@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from toolkit._store import file_mode
 from toolkit.errors import KsegError
 
 SUFFIXES = (".parquet", ".csv")
@@ -35,6 +36,7 @@ def write_table(frame: pl.DataFrame, path: str | Path) -> Path:
             flat = frame.with_columns(pl.col(n).map_elements(_json, return_dtype=pl.String)
                                       for n in nested) if nested else frame
             flat.write_csv(tmp)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

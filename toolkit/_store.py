@@ -32,6 +32,14 @@ LOCK = ".kseg.lock"
 ROW_GROUP_SIZE = 256 * 1024
 
 
+def file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file (mkstemp's 0600 is too strict for
+    files users share, e.g. snapshots read by Dask workers running as another user)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -70,6 +78,7 @@ def write_parquet(frame: pl.DataFrame | pl.LazyFrame, folder: Path, stem: str) -
             frame.sink_parquet(tmp, **options)
         else:
             frame.write_parquet(tmp, **options)
+        os.chmod(tmp, file_mode())
         fsync_file(tmp)
         digest = sha256_file(tmp)
         final = folder / f"{stem}-{digest[:12]}.parquet"

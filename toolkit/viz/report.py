@@ -31,6 +31,7 @@ from typing import Any
 import plotly.io as pio
 import plotly.offline
 
+from toolkit._store import file_mode
 from toolkit._version import __version__
 from toolkit.errors import KsegError
 
@@ -168,6 +169,7 @@ def write_atomic(path: str | Path, content: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

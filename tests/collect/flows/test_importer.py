@@ -6,6 +6,7 @@ import gzip
 import ipaddress
 import json
 import random
+import time
 from pathlib import Path
 
 import polars as pl
@@ -101,6 +102,27 @@ def test_bad_file_in_the_middle_aborts_everything(tmp_path, snap):
         import_flows([good, bad], snap, "aws-vpc")
     assert manifest_state(snap) == before
 
+
+
+def test_error_while_a_part_is_being_written_leaves_no_part(tmp_path, snap, monkeypatch):
+    """Parts are written in a background thread: a reader error while a (slow) part write
+    is still in flight must wait for it, then remove it with everything else."""
+    good = write_aws(tmp_path / "a.log", aws_lines(600))
+    bad = tmp_path / "b.log"
+    bad.write_text(HEADER + "\nthis is not a flow log\n")
+    before = manifest_state(snap)
+    real_write, finished = FlowAppender.write, []
+
+    def slow_write(self, frame):
+        time.sleep(0.3)
+        real_write(self, frame)
+        finished.append(frame.height)
+
+    monkeypatch.setattr(FlowAppender, "write", slow_write)
+    with pytest.raises(InputError, match="no usable aws-vpc record"):
+        import_flows([good, bad], snap, "aws-vpc", block_bytes=20_000, part_rows=500)
+    assert finished == [600]  # the part was written, then removed on the abort
+    assert manifest_state(snap) == before
 
 @pytest.mark.parametrize("content, message", [
     (b"\x00\x01\x02binary" * 100, "binary file"),
