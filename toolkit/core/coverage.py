@@ -21,7 +21,8 @@ import polars as pl
 
 from toolkit.core.ipclass import EXTERNAL_CLASSES
 
-RESOLVED_KINDS = ("pod", "service", "node")
+#: pod-reported: the inventory has no owner, the source stamped the identity (Hubble, ...).
+RESOLVED_KINDS = ("pod", "service", "node", "pod-reported")
 UNKNOWN_KINDS = ("unknown-in-cluster", "invalid", "unspecified")
 
 

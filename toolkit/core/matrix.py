@@ -31,7 +31,13 @@ from toolkit.core.dedupe import dedupe_reporters, twin_keys
 from toolkit.core.endpoints import attribution_table, endpoint_table, ip_table, resolve_ids
 from toolkit.core.inventory import InventoryIndex
 from toolkit.core.orient import rule_names
-from toolkit.core.resolve import attach_names, identity_checked, identity_disagrees, window_filter
+from toolkit.core.resolve import (
+    attach_names,
+    identity_checked,
+    identity_disagrees,
+    stamped_fallback,
+    window_filter,
+)
 from toolkit.core.segments import segment_membership
 from toolkit.errors import KsegError
 from toolkit.snapshot import Snapshot
@@ -104,7 +110,8 @@ def _level_columns(frame: pl.LazyFrame, spec: MatrixSpec) -> pl.LazyFrame:
     return frame.with_columns(exprs) if exprs else frame
 
 
-_ID_COLS = ("src_id_namespace", "src_id_pod", "dst_id_namespace", "dst_id_pod")
+_ID_COLS = ("src_id_namespace", "src_id_pod", "src_id_workload", "dst_id_namespace",
+            "dst_id_pod", "dst_id_workload")
 
 
 def _record_groups(flows: pl.LazyFrame, index: InventoryIndex, spec: MatrixSpec,
@@ -145,6 +152,7 @@ def partial_matrix(flows: pl.LazyFrame, index: InventoryIndex, spec: MatrixSpec
     frame = frame.with_columns(
         pl.when(checked).then(pl.col("flows")).otherwise(0).alias("id_checked"),
         pl.when(disagree).then(pl.col("flows")).otherwise(0).alias("id_disagree"))
+    frame = frame.with_columns(*stamped_fallback("src"), *stamped_fallback("dst"))
     if spec.namespaces:
         wanted = list(spec.namespaces)
         frame = frame.filter(pl.col("src_namespace").is_in(wanted)

@@ -17,8 +17,9 @@ flow table (see :mod:`toolkit.core.endpoints`):
    and container port (same as-of filter).
 
 Precedence of the side's ``kind``: pod (incl. a hostNetwork pod listening on the port) >
-service (ClusterIP / external IP) > node > pod IP not owned at that time
-(``unknown-in-cluster``) > address class (:mod:`toolkit.core.ipclass`).
+service (ClusterIP / external IP) > node > identity the source stamped (``pod-reported``:
+Hubble, Calico, GKE details, used only where the inventory has no answer) > pod IP not owned
+at that time (``unknown-in-cluster``) > address class (:mod:`toolkit.core.ipclass`).
 """
 
 from __future__ import annotations
@@ -82,6 +83,28 @@ def identity_disagrees(side: str) -> pl.Expr:
     return (bad_ns | bad_pod).fill_null(False)
 
 
+def _stamped(side: str, what: str) -> pl.Expr:
+    value = pl.col(f"{side}_id_{what}")
+    return pl.when(value.is_in(["-", ""])).then(None).otherwise(value)
+
+
+def stamped_fallback(side: str) -> list[pl.Expr]:
+    """Where the inventory cannot place an address but the source stamped a namespace (Hubble,
+    Calico, GKE details), use the stamped identity: kind ``pod-reported``, its namespace, pod
+    and workload (the pod name when no workload was stamped). Inventory answers win."""
+    use = (~pl.col(f"{side}_kind").is_in(["pod", "service", "node"])
+           & _stamped(side, "namespace").is_not_null())
+    pod = _stamped(side, "pod")
+
+    def pick(value: pl.Expr, column: str) -> pl.Expr:
+        return pl.when(use).then(value).otherwise(pl.col(f"{side}_{column}")).alias(
+            f"{side}_{column}")
+
+    return [pick(pl.lit("pod-reported"), "kind"), pick(_stamped(side, "namespace"), "namespace"),
+            pick(pod, "pod"), pick(pl.coalesce(_stamped(side, "workload"), pod), "workload"),
+            pick(pl.lit(None, pl.String), "workload_kind")]
+
+
 def identity_checked(side: str) -> pl.Expr:
     stamped = (pl.col(f"{side}_id_namespace").is_not_null()
                | pl.col(f"{side}_id_pod").is_not_null())
@@ -107,13 +130,17 @@ def resolve_frame(flows: pl.LazyFrame, index: InventoryIndex, *, as_recorded: bo
     frame = resolve_ids(flows, index, ips.lazy(), as_recorded=as_recorded)
     frame = attach_names(frame, endpoint_table(ips, index), attribution_table(ips, index))
     frame = frame.with_columns(
-        rule_names(),
-        pl.lit(1, pl.Int64).alias("flows"),
-        (identity_checked("src") | identity_checked("dst")).alias("id_checked"),
+        identity_checked("src").alias("_src_checked"),
+        identity_checked("dst").alias("_dst_checked"),
         identity_disagrees("src").alias("src_id_disagree"),
         identity_disagrees("dst").alias("dst_id_disagree"))
-    frame = frame.with_columns((pl.col("src_id_disagree") | pl.col("dst_id_disagree"))
-                               .alias("id_disagree"))
+    frame = frame.with_columns(*stamped_fallback("src"), *stamped_fallback("dst"))
+    frame = frame.with_columns(
+        rule_names(),
+        pl.lit(1, pl.Int64).alias("flows"),
+        (pl.col("_src_checked") | pl.col("_dst_checked")).alias("id_checked"),
+        (pl.col("src_id_disagree") | pl.col("dst_id_disagree")).alias("id_disagree"),
+    ).drop("_src_checked", "_dst_checked")
     first = output_columns()
     rest = [c for c in frame.collect_schema().names() if c not in first]
     return frame.select(*first, *rest)

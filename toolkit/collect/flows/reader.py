@@ -20,6 +20,7 @@ import glob
 import gzip
 import hashlib
 import io
+import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -40,16 +41,27 @@ _GLOB_CHARS = set("*?[")
 ProgressFn = Callable[[memoryview], None]
 
 
+#: Files a directory walk passes over: a folder of flow logs often carries its documentation.
+DOC_FILES = re.compile(r"^(LICEN[CS]E|NOTICE|COPYING|README|CHANGELOG|PROVENANCE)([.-].*)?$|"
+                       r".*\.md$", re.IGNORECASE)
+
+
+def _walk(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()
+                  and not DOC_FILES.match(p.name)
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files named by ``paths``: plain files, directories (all files below, sorted, hidden ones
-    skipped) and glob patterns (``**`` recurses). A path that matches nothing is an error."""
+    """Files named by ``paths``: plain files, directories (all files below, sorted; hidden
+    files and documentation such as LICENSE, README* or *.md skipped) and glob patterns
+    (``**`` recurses). A path that matches nothing is an error."""
     found: list[Path] = []
     for raw in paths:
         text = str(raw)
         path = Path(text)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file()
-                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            found += _walk(path)
         elif path.is_file():
             found.append(path)
         elif _GLOB_CHARS & set(text):
