@@ -61,7 +61,8 @@ def fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def write_parquet(frame: pl.DataFrame | pl.LazyFrame, folder: Path, stem: str) -> dict[str, Any]:
+def write_parquet(frame: pl.DataFrame | pl.LazyFrame, folder: Path, stem: str, *,
+                  compression_level: int | None = None) -> dict[str, Any]:
     """Write ``frame`` durably as ``folder/<stem>-<sha12>.parquet``; return its manifest entry.
 
     A LazyFrame is streamed to disk (``sink_parquet``), so flow tables larger than memory can
@@ -72,7 +73,10 @@ def write_parquet(frame: pl.DataFrame | pl.LazyFrame, folder: Path, stem: str) -
     fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}-", suffix=".tmp", dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)
-    options = {"compression": "zstd", "statistics": True, "row_group_size": ROW_GROUP_SIZE}
+    options: dict[str, Any] = {"compression": "zstd", "statistics": True,
+                               "row_group_size": ROW_GROUP_SIZE}
+    if compression_level is not None:
+        options["compression_level"] = compression_level
     try:
         if isinstance(frame, pl.LazyFrame):
             frame.sink_parquet(tmp, **options)

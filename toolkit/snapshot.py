@@ -366,7 +366,9 @@ class FlowAppender:
         frame = schema.conform(frame, "flows")
         schema.check_frame(frame, "flows", where=f"import {self.import_id}")
         stem = f"part-{self.import_id}-{len(self.parts):05d}"
-        entry = _store.write_parquet(frame, self.path / _store.FLOWS_DIR, stem)
+        # zstd level 1: imports are write-bound; files 4% larger, read back as fast
+        entry = _store.write_parquet(frame, self.path / _store.FLOWS_DIR, stem,
+                                     compression_level=1)
         self.parts.append({**entry, "import_id": self.import_id})
 
     def commit(self, record: Mapping[str, Any]) -> dict[str, Any]:

@@ -106,7 +106,14 @@ class Capture:
             return
         rows = spec.normalise(obj, source)
         self.kinds[kind] += 1
-        ns = nm.meta(obj, namespaced=spec.namespaced)[0]
+        # Every namespaced row carries its object's namespace (and a slice row its service):
+        # read them back rather than parsing the metadata again (hot path).
+        if not spec.namespaced:
+            ns = ""
+        elif rows:
+            ns = rows[0]["namespace"]
+        else:
+            ns = nm.meta(obj)[0]
         self.scope.add((spec.table, ns))
         if spec.table == "workloads" and self.keep_templates:
             self.templates[(ns, kind, rows[0]["name"])] = nm.template_fields(obj)
@@ -114,7 +121,8 @@ class Capture:
             self._legacy.extend(rows)
             return
         if kind == "EndpointSlice":
-            self.slice_services.add((ns, nm.endpoint_slice_service(obj)))
+            self.slice_services.add((ns, rows[0]["service"] if rows
+                                     else nm.endpoint_slice_service(obj)))
         self._append(spec.table, rows)
 
     def _append(self, table: str, rows: list[dict[str, Any]]) -> None:

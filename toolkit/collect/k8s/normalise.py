@@ -165,24 +165,24 @@ def pod(obj: Mapping[str, Any], source: str = "manifest") -> list[Row]:
     """
     ns, name = meta(obj)
     md, spec, status = _map(obj.get("metadata")), _map(obj.get("spec")), _map(obj.get("status"))
-    common = _common(obj, source)
-    fields = pod_template_fields(spec)
+    uid, pod_labels = md.get("uid") or None, labels(md.get("labels"))
+    created = parse_time(md.get("creationTimestamp"), "metadata.creationTimestamp")
+    row = pod_template_fields(spec)  # a fresh dict: the row is built in place (hot path)
     ref = controller_ref(obj)
     owner_kind, owner_name = (str(ref.get("kind") or KINDLESS), str(ref["name"])) if ref else (
         None, None)
-    start = parse_time(status.get("startTime"), "status.startTime") or common["created"]
-    base = {
-        "namespace": ns, "name": name, "uid": common["uid"] or synthetic_uid("Pod", ns, name),
-        **fields, "phase": status.get("phase"), "labels": common["labels"],
-        "owner_kind": owner_kind, "owner_name": owner_name,
-        "workload_kind": "Pod" if owner_kind is None else owner_kind,
-        "workload_name": owner_name or name,
-        "valid_from": start,
-        "valid_to": parse_time(md.get("deletionTimestamp"), "metadata.deletionTimestamp"),
-        "planned": False, "source": source,
-    }
-    ips = _pod_ips(status, fields["host_network"])
-    return [{**base, "ip": ip, "ip_family": ip_family(ip)} for ip in ips or [None]]
+    row["valid_from"] = parse_time(status.get("startTime"), "status.startTime") or created
+    row["valid_to"] = parse_time(md.get("deletionTimestamp"), "metadata.deletionTimestamp")
+    row.update(namespace=ns, name=name, uid=uid or synthetic_uid("Pod", ns, name),
+               phase=status.get("phase"), labels=pod_labels, owner_kind=owner_kind,
+               owner_name=owner_name, workload_kind="Pod" if owner_kind is None else owner_kind,
+               workload_name=owner_name or name, planned=False, source=source)
+    ips = _pod_ips(status, row["host_network"])
+    if len(ips) <= 1:
+        row["ip"] = ips[0] if ips else None
+        row["ip_family"] = ip_family(row["ip"])
+        return [row]
+    return [{**row, "ip": ip, "ip_family": ip_family(ip)} for ip in ips]
 
 
 def _template(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
@@ -288,7 +288,8 @@ def endpoint_slice(obj: Mapping[str, Any], source: str = "manifest") -> list[Row
     svc = endpoint_slice_service(obj)
     address_type = obj.get("addressType")
     ports = [p for p in _list(obj.get("ports")) if _is_map(p)] or [{}]
-    rows = []
+    rows: list[Row] = []
+    port_values: list[tuple[Any, int | None, Any]] | None = None
     for i, ep in enumerate(_list(obj.get("endpoints"))):
         if not _is_map(ep):
             continue
@@ -299,13 +300,16 @@ def endpoint_slice(obj: Mapping[str, Any], source: str = "manifest") -> list[Row
             ip = _address(addr, address_type)
             if ip is None:
                 continue
-            for port in ports:
+            if port_values is None:  # checked at the first row, as the error field says
+                port_values = [(p.get("name") or None,
+                                _port(p.get("port"), f"endpoints[{i}].ports"),
+                                p.get("protocol") or ("TCP" if p else None)) for p in ports]
+            for port_name, number, protocol in port_values:
                 rows.append({
-                    "namespace": ns, "service": str(svc), "slice": name, "ip": ip,
+                    "namespace": ns, "service": svc, "slice": name, "ip": ip,
                     "address_type": address_type, "pod_namespace": pod_ns, "pod_name": pod_name,
-                    "pod_uid": pod_uid, "node": node_name, "port_name": port.get("name") or None,
-                    "port": _port(port.get("port"), f"endpoints[{i}].ports"),
-                    "protocol": port.get("protocol") or ("TCP" if port else None),
+                    "pod_uid": pod_uid, "node": node_name, "port_name": port_name,
+                    "port": number, "protocol": protocol,
                     "ready": cond.get("ready"), "serving": cond.get("serving"),
                     "terminating": cond.get("terminating"), "source": source})
     return rows
