@@ -117,9 +117,9 @@ def node(obj: Mapping[str, Any], source: str = "manifest") -> list[Row]:
 
 
 def _containers(pod_spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    init = [c for c in _list(pod_spec.get("initContainers")) if _is_map(c)]
     main = [c for c in _list(pod_spec.get("containers")) if _is_map(c)]
-    return main + init
+    init = pod_spec.get("initContainers")
+    return main + [c for c in init if _is_map(c)] if type(init) is list else main
 
 
 def pod_template_fields(pod_spec: Mapping[str, Any]) -> Row:
@@ -130,8 +130,9 @@ def pod_template_fields(pod_spec: Mapping[str, Any]) -> Row:
     ports, images = [], []
     for i, container in enumerate(_containers(pod_spec)):
         cname = container.get("name") or f"container-{i}"
-        if container.get("image") and container["image"] not in images:
-            images.append(str(container["image"]))
+        image = container.get("image")
+        if image and image not in images:
+            images.append(str(image))
         for j, port in enumerate(_list(container.get("ports"))):
             if not _is_map(port):
                 continue

@@ -85,10 +85,11 @@ _TIMES: dict[str, datetime] = {}  # pods of one rollout share timestamps to the 
 
 def labels(value: Any) -> list[dict[str, str]]:
     """A label map as the schema's sorted list of ``{key, value}`` structs."""
-    if not _is_map(value):
+    if not _is_map(value) or not value:
         return []
-    return [{"key": str(k), "value": "" if v is None else str(v)} for k, v in sorted(
-        value.items(), key=lambda kv: str(kv[0]))]
+    # sorted() is stable and ``key=str`` a C call: same order as sorting items by str(key).
+    return [{"key": str(k), "value": "" if (v := value[k]) is None else str(v)}
+            for k in sorted(value, key=str)]
 
 
 def synthetic_uid(*parts: str) -> str:
