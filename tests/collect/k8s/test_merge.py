@@ -98,3 +98,17 @@ def test_cluster_wide_capture_closes_pods_of_emptied_namespaces() -> None:
     pods = merged.pods.collect()
     assert pods.filter(pl.col("namespace") == "ns1")["valid_to"].to_list() == [T1, T1]
     assert pods.filter(pl.col("namespace") == "ns0")["valid_to"].is_null().all()
+
+
+def test_close_reused_ips_closes_only_when_an_ip_is_reused() -> None:
+    def pod(name: str, ip: str, start: str) -> dict:
+        return {"kind": "Pod", "metadata": {"name": name, "namespace": "a", "uid": name},
+                "status": {"podIP": ip, "startTime": start}}
+
+    distinct = normalise_objects([pod("p1", "10.0.0.1", "2024-05-01T10:00:00Z"),
+                                  pod("p2", "10.0.0.2", "2024-05-01T11:00:00Z")]).pods.collect()
+    assert merge.close_reused_ips(distinct).equals(distinct)
+    reused = normalise_objects([pod("p1", "10.0.0.1", "2024-05-01T10:00:00Z"),
+                                pod("p2", "10.0.0.1", "2024-05-01T11:00:00Z")]).pods.collect()
+    closed = merge.close_reused_ips(reused).sort("name")
+    assert closed["valid_to"].to_list() == [datetime(2024, 5, 1, 11, tzinfo=UTC), None]

@@ -39,3 +39,34 @@ def test_canonical_ip_round_trips(address) -> None:
     assert text == address.compressed
     assert nm.canonical_ip(text) == text
     assert nm.ip_family(text) == f"IPv{address.version}"
+
+
+def test_endpoint_slice_port_error_names_the_first_endpoint_with_an_address() -> None:
+    obj = {"kind": "EndpointSlice", "metadata": {"name": "s", "namespace": "a"},
+           "addressType": "IPv4", "ports": [{"port": 80}, {"port": "http"}],
+           "endpoints": [{"addresses": ["not-an-ip"]}, {"addresses": ["10.0.0.1"]}]}
+    try:
+        nm.endpoint_slice(obj)
+    except nm.ObjectError as exc:
+        assert exc.field == "endpoints[1].ports"
+    else:
+        raise AssertionError("a non-numeric port must be rejected")
+
+
+def test_dual_stack_pod_rows_differ_only_in_ip() -> None:
+    obj = {"kind": "Pod", "metadata": {"name": "p", "namespace": "a", "uid": "u",
+                                       "labels": {"b": "2", "a": None}},
+           "status": {"podIPs": [{"ip": "10.0.0.1"}, {"ip": "FD00::1"}]}}
+    v4, v6 = nm.pod(obj)
+    assert (v4["ip"], v4["ip_family"], v6["ip"], v6["ip_family"]) == (
+        "10.0.0.1", "IPv4", "fd00::1", "IPv6")
+    assert {k: v for k, v in v4.items() if k not in ("ip", "ip_family")} == {
+        k: v for k, v in v6.items() if k not in ("ip", "ip_family")}
+    assert v4["labels"] == [{"key": "a", "value": ""}, {"key": "b", "value": "2"}]
+
+
+def test_labels_sort_by_key_text_keeping_ties_in_order() -> None:
+    assert nm.labels({2: "x", "10": "y", "1": None}) == [
+        {"key": "1", "value": ""}, {"key": "10", "value": "y"}, {"key": "2", "value": "x"}]
+    assert nm.labels({1: "int", "1": "str"}) == [
+        {"key": "1", "value": "int"}, {"key": "1", "value": "str"}]

@@ -41,6 +41,8 @@ def frame(rows: list[dict[str, Any]], table: str) -> pl.DataFrame:
         return tbl.empty()
     try:
         data = pl.from_arrow(pa.Table.from_pylist(rows, schema=_arrow_schema(table)))
+        if list(data.schema.items()) == _polars_columns(table):
+            return data  # already exactly conformed: skip a select per flush (hot path)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         data = pl.DataFrame({c: pl.Series(c, [r.get(c) for r in rows], dtype=dtype,
                                           strict=False)
@@ -73,6 +75,11 @@ def no_cyclic_gc() -> Iterator[None]:
 @functools.cache
 def _arrow_schema(table: str) -> pa.Schema:
     return schema.table(table).empty().to_arrow().schema
+
+
+@functools.cache
+def _polars_columns(table: str) -> list[tuple[str, pl.DataType]]:
+    return list(schema.table(table).polars_schema.items())
 
 
 class Capture:

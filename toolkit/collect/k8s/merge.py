@@ -44,7 +44,10 @@ def close_reused_ips(pods: pl.DataFrame) -> pl.DataFrame:
     order = pods.with_row_index("_row")
     shared = (pl.col("ip").is_not_null() & ~pl.col("host_network") & ~pl.col("planned")
               & pl.col("valid_from").is_not_null())
-    candidates = order.filter(shared).sort("ip", "valid_from", "_row")
+    candidates = order.filter(shared)
+    if candidates["ip"].n_unique() == candidates.height:
+        return pods  # no IP held twice: nothing to close (the usual live capture)
+    candidates = candidates.sort("ip", "valid_from", "_row")
     nxt_from = pl.col("valid_from").shift(-1).over("ip")
     nxt_uid = pl.col("uid").shift(-1).over("ip")
     fixed = candidates.with_columns(_next=nxt_from, _next_uid=nxt_uid).with_columns(
