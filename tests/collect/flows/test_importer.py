@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from toolkit.collect.flows import import_flows, importer, reader
+from toolkit._store import sha256_file
+from toolkit.collect.flows import import_flows, importer
 from toolkit.errors import InputError, KsegError
 from toolkit.snapshot import FlowAppender, Snapshot, load_snapshot, write_snapshot
 
@@ -55,7 +56,7 @@ def test_reimport_is_skipped(tmp_path, snap, flows_of):
     assert flows_of(snap).height == 50
     manifest = json.loads((snap / "manifest.json").read_text())
     assert manifest["imports"][0]["files"][0]["sha256"] == first.files[0].sha256
-    assert first.files[0].sha256 == reader.sha256_file(path)  # hashed while streaming
+    assert first.files[0].sha256 == sha256_file(path)  # hashed while streaming
 
 
 def test_duplicate_inputs_in_one_run_count_once(tmp_path, snap, flows_of):
@@ -65,7 +66,7 @@ def test_duplicate_inputs_in_one_run_count_once(tmp_path, snap, flows_of):
     twin.write_bytes(path.read_bytes())
     summary = import_flows([path, twin], snap, "aws-vpc")
     assert summary.imported == 40 and summary.already_imported == [str(twin)]
-    assert summary.files[0].sha256 == reader.sha256_file(path)
+    assert summary.files[0].sha256 == sha256_file(path)
     assert flows_of(snap).height == 40
 
 

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 import polars as pl
 
 from toolkit import schema
-from toolkit._store import read_manifest
+from toolkit._store import read_manifest, sha256_file
 from toolkit.collect.flows import reader, registry
 from toolkit.collect.flows._norm import Parsed, ReadContext, split_bad
 from toolkit.errors import InputError
@@ -329,7 +329,7 @@ class _StreamHash:
 
     def result(self, path: Path, size: int) -> str:
         """The file's hash: the streamed one when exactly the file was read once."""
-        return self.digest.hexdigest() if self.fed == size else reader.sha256_file(path)
+        return self.digest.hexdigest() if self.fed == size else sha256_file(path)
 
 
 def _known_sizes(out: FlowAppender) -> set[int] | None:
@@ -355,7 +355,7 @@ def _import_files(files: list[Path], out: FlowAppender, sink: _RejectSink,
             size = path.stat().st_size
             digest = None
             if sizes is None or size in sizes:
-                digest = reader.sha256_file(path)
+                digest = sha256_file(path)
                 if digest in known:
                     summary.already_imported.append(str(path))
                     continue

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import glob
 import gzip
-import hashlib
 import io
 import re
 import zlib
@@ -80,15 +79,6 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
         raise InputError("no input files found (empty directory?)",
                          path=", ".join(str(p) for p in paths))
     return list(unique)
-
-
-def sha256_file(path: Path) -> str:
-    """Content hash of the file as stored (compressed bytes for a .gz)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_gzip(path: Path) -> bool:
