@@ -1,7 +1,14 @@
 """The core: time-aware endpoint resolution, orientation, service attribution, segments,
 flow matrices and coverage (all polars, lazy; see docs/core.md).
 
->>> from toolkit.core import flow_matrix, resolve_flows, segment_membership   # doctest: +SKIP
+>>> import toolkit as kt
+>>> from toolkit.core import flow_matrix, segment_membership
+>>> snap = kt.load_snapshot(kt.demo_data_path() / "demo-day1")
+>>> m = flow_matrix(snap, src="namespace", dst="namespace")
+>>> m.coverage.records == snap.row_counts()["flows"]
+True
+>>> segment_membership(snap, "namespace")["pod_uid"].is_unique().all()
+True
 """
 
 from __future__ import annotations

@@ -200,8 +200,11 @@ def flow_matrix(snap: Snapshot, src: str = "namespace", dst: str = "namespace", 
                 dedupe: bool = True, index: InventoryIndex | None = None) -> FlowMatrix:
     """Aggregate ``snap``'s flows into a long src → dst matrix with coverage.
 
-    >>> import toolkit.core as core                                        # doctest: +SKIP
-    >>> m = core.flow_matrix(snap, src="workload", dst="service")          # doctest: +SKIP
+    >>> import toolkit as kt
+    >>> snap = kt.load_snapshot(kt.demo_data_path() / "demo-day1")
+    >>> m = flow_matrix(snap, src="workload", dst="service")
+    >>> m.frame.columns[:5]
+    ['src_namespace', 'src_workload', 'src_workload_kind', 'dst_namespace', 'dst_service']
     """
     if isinstance(namespaces, str):
         namespaces = [namespaces]

@@ -192,8 +192,11 @@ def resolve_flows(snap: Snapshot, as_recorded: bool = False, window: object = No
     """One row per flow record, resolved at its time, oriented client → server, with
     service attribution and identity checks (columns: see docs/core.md).
 
-    >>> import toolkit.demo, toolkit.core as core                    # doctest: +SKIP
-    >>> core.resolve_flows(snap).collect(engine="streaming")        # doctest: +SKIP
+    >>> import toolkit as kt
+    >>> snap = kt.load_snapshot(kt.demo_data_path() / "demo-day1")
+    >>> rows = resolve_flows(snap).collect(engine="streaming")
+    >>> rows.height == snap.row_counts()["flows"], "orientation" in rows.columns
+    (True, True)
     """
     from toolkit.core.dedupe import dedupe_reporters
 

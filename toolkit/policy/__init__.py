@@ -6,8 +6,11 @@ evaluated vectorised over distinct (source, destination, protocol, port) tuples.
 docs/policy.md for the semantics decisions (ipBlocks and pod IPs, hostNetwork pods, named
 ports).
 
->>> from toolkit.policy import connectivity, exposure, replay      # doctest: +SKIP
->>> replay(snap).denied(10)                                          # doctest: +SKIP
+>>> import toolkit as kt
+>>> from toolkit.policy import replay
+>>> result = replay(kt.load_snapshot(kt.demo_data_path() / "demo-day1"))
+>>> result.denied(10).height <= 10
+True
 """
 
 from __future__ import annotations

@@ -12,10 +12,12 @@ a batch summary) or its polars frame and returns a figure; nothing is shown or s
 your back. The top-level names are the static (matplotlib) views; ``viz.interactive`` has the
 same names as plotly figures.
 
->>> import toolkit as kt, toolkit.viz as viz                              # doctest: +SKIP
->>> from toolkit.core import flow_matrix                                  # doctest: +SKIP
->>> snap = kt.load_snapshot(kt.demo_data_path() / "demo-day1")           # doctest: +SKIP
->>> viz.heatmap(flow_matrix(snap, src="workload", dst="service"))        # doctest: +SKIP
+>>> import toolkit as kt, toolkit.viz as viz
+>>> from toolkit.core import flow_matrix
+>>> snap = kt.load_snapshot(kt.demo_data_path() / "demo-day1")
+>>> fig = viz.heatmap(flow_matrix(snap, src="workload", dst="service"))
+>>> type(fig).__name__
+'Figure'
 """
 
 from __future__ import annotations
