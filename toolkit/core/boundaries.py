@@ -6,9 +6,10 @@ seeded Louvain community detection at a few resolutions, and scores every candid
 the namespace, label and one-segment-per-workload segmentations (see
 :mod:`toolkit.core.boundaries_score` and ``docs/boundaries.md``).
 
->>> import toolkit.demo as demo                                          # doctest: +SKIP
->>> result = propose_boundaries(demo.generate_snapshot(demo.DemoConfig(), day=1))  # doctest: +SKIP
->>> result.candidates                                                    # doctest: +SKIP
+>>> import toolkit as kt
+>>> result = propose_boundaries(kt.load_snapshot(kt.demo_data_path() / "demo-day1"))
+>>> "namespace" in result.candidates["candidate"].to_list()
+True
 """
 
 from __future__ import annotations

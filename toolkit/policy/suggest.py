@@ -8,9 +8,12 @@ External peers become ipBlock CIDRs aggregated by :mod:`toolkit.policy.cidr`; cl
 reached by the DNS pods' real labels; selectors use stable labels only
 (:mod:`toolkit.policy.labels`). See ``docs/suggest.md`` for every rule.
 
->>> import toolkit as kt                                                  # doctest: +SKIP
->>> result = kt.policy.suggest_policies(snap, segments="workload")       # doctest: +SKIP
->>> result.write("netpols/")                                             # doctest: +SKIP
+>>> import tempfile, toolkit as kt
+>>> snap = kt.load_snapshot(kt.demo_data_path() / "demo-day1")
+>>> result = kt.policy.suggest_policies(snap, segments="workload")
+>>> written = result.write(tempfile.mkdtemp())
+>>> any(p.suffix == ".yaml" for p in written)
+True
 """
 
 from __future__ import annotations
