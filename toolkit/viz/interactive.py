@@ -131,10 +131,7 @@ def heatmap(matrix: Any, *, measure: str = "bytes", top_n: int | None = 30,
                       "bytes: %{customdata[2]}<br>packets: %{customdata[3]}<br>"
                       "flows: %{customdata[4]}<extra></extra>")
     fig = go.Figure(trace)
-    shapes = [_line("h", b, len(x)) for b in data.rows.boundaries()]
-    shapes += [_line("v", b, len(y)) for b in data.cols.boundaries()]
-    longest = max((len(c) for c in data.cols.labels), default=0)
-    height = int(min(max(360, 180 + 22 * len(y) + 6 * min(longest, 40)), 2600))
+    shapes, height = _grid_geometry(data, len(x), len(y), minimum=360, per_row=22)
     return _layout(fig, data.title, height, shapes=shapes,
                    xaxis={"title": {"text": esc(data.cols.title)}, "type": "category",
                           "tickangle": -90 if len(x_labels) > 10 else -45,
@@ -142,6 +139,17 @@ def heatmap(matrix: Any, *, measure: str = "bytes", top_n: int | None = 30,
                    yaxis={"title": {"text": esc(data.rows.title)}, "type": "category",
                           "autorange": "reversed", "automargin": True, "showgrid": False},
                    plot_bgcolor="#f2f2f2")
+
+
+
+def _grid_geometry(data: Any, n_cols: int, n_rows: int, *, minimum: int, per_row: int
+                   ) -> tuple[list[dict], int]:
+    """Segment separator lines and a figure height that fits the rows and column labels."""
+    shapes = [_line("h", b, n_cols) for b in data.rows.boundaries()]
+    shapes += [_line("v", b, n_rows) for b in data.cols.boundaries()]
+    longest = max((len(c) for c in data.cols.labels), default=0)
+    height = int(min(max(minimum, 180 + per_row * n_rows + 6 * min(longest, 40)), 2600))
+    return shapes, height
 
 
 def _line(orientation: str, at: int, span: int) -> dict[str, Any]:
@@ -321,10 +329,7 @@ def exposure(result: Any, *, top_n: int | None = 40, title: str | None = None) -
                       "%{customdata[2]}<br>flows: %{customdata[3]}<br>bytes: "
                       "%{customdata[4]}<extra></extra>")
     fig = go.Figure(trace)
-    shapes = [_line("h", b, len(cols)) for b in data.rows.boundaries()]
-    shapes += [_line("v", b, len(rows)) for b in data.cols.boundaries()]
-    longest = max((len(c) for c in data.cols.labels), default=0)
-    height = int(min(max(400, 180 + 20 * len(rows) + 6 * min(longest, 40)), 2600))
+    shapes, height = _grid_geometry(data, len(cols), len(rows), minimum=400, per_row=20)
     return _layout(fig, data.title, height, shapes=shapes, plot_bgcolor="#f7f7f7",
                    xaxis={"title": {"text": esc(data.cols.title)}, "type": "category",
                           "tickangle": -90 if len(x_labels) > 10 else -45,

@@ -52,6 +52,18 @@ OTHER_COLOUR = "#b0b0b0"
 STATUS_COLOURS = ("#9ecae1", "#41ab5d", "#bdbdbd", "#fd8d3c", "#d7301f")
 
 
+
+def _grid_frame(ax: Any, data: Any) -> None:
+    """Segment separators, axis titles and the title of a row × column grid."""
+    ax.tick_params(length=0)
+    for b in data.rows.boundaries():
+        ax.axhline(b - 0.5, color="white", linewidth=1.5)
+    for b in data.cols.boundaries():
+        ax.axvline(b - 0.5, color="white", linewidth=1.5)
+    ax.set_xlabel(data.cols.title)
+    ax.set_ylabel(data.rows.title)
+    ax.set_title(data.title, loc="left")
+
 def short(label: str, limit: int = _MAX_LABEL) -> str:
     """A label cut to ``limit`` characters with an ellipsis (matplotlib ticks only).
 
@@ -94,16 +106,9 @@ def _draw_heatmap(data: HeatmapData) -> Figure:
                       aspect="auto", interpolation="nearest")
     ax.set_xticks(range(n_cols), [short(c) for c in data.cols.labels], rotation=90)
     ax.set_yticks(range(n_rows), [short(r) for r in data.rows.labels])
-    ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    for b in data.rows.boundaries():
-        ax.axhline(b - 0.5, color="white", linewidth=1.5)
-    for b in data.cols.boundaries():
-        ax.axvline(b - 0.5, color="white", linewidth=1.5)
-    ax.set_xlabel(data.cols.title)
-    ax.set_ylabel(data.rows.title)
-    ax.set_title(data.title, loc="left")
+    _grid_frame(ax, data)
     if positive.size:
         bar = fig.colorbar(image, ax=ax, shrink=0.8, pad=0.01)
         bar.set_label(f"{unit(data.measure)} (log scale)")
@@ -230,14 +235,7 @@ def exposure(result: Any, *, top_n: int | None = 40, title: str | None = None) -
                   interpolation="nearest")
         ax.set_xticks(range(n_cols), [short(c) for c in data.cols.labels], rotation=90)
         ax.set_yticks(range(n_rows), [short(r) for r in data.rows.labels])
-        ax.tick_params(length=0)
-        for b in data.rows.boundaries():
-            ax.axhline(b - 0.5, color="white", linewidth=1.5)
-        for b in data.cols.boundaries():
-            ax.axvline(b - 0.5, color="white", linewidth=1.5)
-        ax.set_xlabel(data.cols.title)
-        ax.set_ylabel(data.rows.title)
-        ax.set_title(data.title, loc="left")
+        _grid_frame(ax, data)
         handles = [Patch(color=c, label=s) for c, s in zip(STATUS_COLOURS, EXPOSURE_STATUSES,
                                                            strict=True)]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
