@@ -1,10 +1,16 @@
 """Benchmark: namespace flow matrix, kseg vs DuckDB vs pandas, side by side.
 
-    python benchmarks/bench_matrix.py [--quick] [--records 10000000] [--work /tmp/kseg-bench]
+    python benchmarks/bench_matrix.py [--quick] [--records 10000000 30000000] [--scale 36]
+                                      [--work /tmp/kseg-bench] [--only RUN ...]
 
-Data: the demo generator (``toolkit.demo``, scale 8, seed 7) writes one day of AWS VPC
-records both as a snapshot (Parquet) and as the raw text log. Each measurement runs in its
-own subprocess so its peak memory (``ru_maxrss``) is its own.
+Data: the demo generator (``toolkit.demo``, seed 7; ``--scale 36`` by default: 216 nodes and
+~3,000 pods, 84 pods per unit of scale) writes one day of AWS VPC records both as a snapshot
+(Parquet, parts of ~1M rows) and as the raw text log, in one streaming pass
+(``toolkit.demo.stream_snapshot``: ~1.7 GiB peak whatever the size). Data is cached per
+scale and size in ``--work``. Each measurement (and the generation) runs in its own
+subprocess so its peak memory (VmHWM) is its own. Several ``--records`` sizes run in one
+invocation; each size prints its table and ratios, and at the end every run's growth from
+one size to the next and the ratios side by side per size.
 
 (a) raw log → namespace matrix, end to end: kseg = ``import_flows`` (aws-vpc) into a fresh
     snapshot holding the inventory, then ``flow_matrix``; DuckDB and pandas read the log and
@@ -22,6 +28,7 @@ address classes, coverage); the baselines do the join and the aggregation only.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import subprocess
@@ -33,19 +40,68 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def _generate(records: int, work: Path) -> Path:
-    from toolkit.demo import DemoConfig, generate_snapshot
-    from toolkit.demo.awsvpc import write_aws_vpc_logs
-    from toolkit.snapshot import write_snapshot
+DEFAULT_SCALE = 36  # 216 nodes, ~3,000 pods: "a few thousand pods"
 
-    folder = work / f"n{records}"
-    if (folder / "snap" / "manifest.json").exists() and (folder / "day1.log").exists():
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    snap = generate_snapshot(DemoConfig(seed=7, days=1, flows_per_day=records, scale=8), day=1)
-    write_snapshot(snap, folder / "snap")
-    write_aws_vpc_logs(snap, folder / "day1.log")
-    return folder
+
+def _peak_mib() -> int:
+    """This process's peak resident memory (MiB): VmHWM, which starts afresh at exec.
+
+    ``ru_maxrss`` is not used on Linux: a child started by ``subprocess`` inherits the
+    parent's high-water mark through fork and exec, so it would report the parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _generate_here(records: int, scale: int, folder: Path) -> None:
+    """Write the data of one size (in a subprocess: its time and peak memory are its own)."""
+    import polars as pl
+
+    from toolkit.demo import DemoConfig, stream_snapshot
+    from toolkit.snapshot import load_snapshot
+
+    started = time.perf_counter()
+    cfg = DemoConfig(seed=7, days=1, flows_per_day=records, scale=scale)
+    stream_snapshot(cfg, 1, folder / "snap", aws_vpc_log=folder / "day1.log")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    info = {"seconds": round(time.perf_counter() - started, 1),
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1), "peak_mib": _peak_mib(),
+            "scale": scale, "log_mib": round((folder / "day1.log").stat().st_size / 2**20)}
+    snap = load_snapshot(folder / "snap")
+    info.update(snap.row_counts())
+    info.update(snap.pods.select(pl.col("uid").n_unique().alias("pod_count"),
+                                 (~pl.col("host_network")).sum().alias("pod_ip_rows"))
+                .collect().row(0, named=True))
+    (folder / "generated.json").write_text(json.dumps(info))
+
+
+def _generate(records: int, scale: int, work: Path) -> tuple[Path, dict]:
+    """The snapshot and the text log of ``records`` records at ``scale`` (cached in work)."""
+    import shutil
+
+    folder = work / f"s{scale}-n{records}"
+    done = folder / "generated.json"
+    if not ((folder / "snap" / "manifest.json").exists() and done.exists()):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        cmd = [sys.executable, __file__, "--generate", str(records), "--scale", str(scale),
+               "--folder", str(folder)]
+        if subprocess.run(cmd).returncode != 0:
+            raise SystemExit(f"generating {records:,} records at scale {scale} failed")
+    return folder, json.loads(done.read_text())
+
+
+def _data_summary(info: dict) -> str:
+    """What the measured data holds: records, nodes, pods, pod IP rows, log size, cost."""
+    return (f"data: scale {info['scale']}: {info['nodes']} nodes, {info['pod_count']:,} pods "
+            f"({info['pod_ip_rows']:,} pod IP rows), {info['services']} services, "
+            f"{info['flows']:,} records; log {info['log_mib']:,} MiB; generated in "
+            f"{info['seconds']} s (CPU {info['cpu_seconds']} s, peak {info['peak_mib']} MiB)")
 
 
 # ---- single measurements (each runs in a fresh subprocess) ----------------------------------
@@ -233,7 +289,7 @@ def _measure_here(name: str, folder: Path) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["seconds"] = round(time.perf_counter() - started, 2)
     result["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
-    result["peak_mib"] = round(usage.ru_maxrss / 1024)
+    result["peak_mib"] = _peak_mib()
     print(json.dumps(result))
 
 
@@ -247,24 +303,37 @@ def _measure(name: str, folder: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, nargs="+", default=[10_000_000])
+    parser.add_argument("--records", type=int, nargs="+", default=[10_000_000, 30_000_000],
+                        help="one or more sizes, run one after the other (default 10M 30M)")
+    parser.add_argument("--scale", type=int, default=DEFAULT_SCALE,
+                        help=f"demo scale, 1..64 (default {DEFAULT_SCALE}: ~3,000 pods)")
     parser.add_argument("--quick", action="store_true", help="1M records only")
     parser.add_argument("--work", default="/tmp/kseg-bench", help="data folder (kept)")
     parser.add_argument("--only", nargs="+", choices=list(RUNS), help="a subset of runs")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--generate", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:
         _measure_here(args.run, Path(args.folder))
         return
-    sizes = [1_000_000] if args.quick else args.records
+    if args.generate:
+        _generate_here(args.generate, args.scale, Path(args.folder))
+        return
+    sizes = [1_000_000] if args.quick else sorted(set(args.records))
+    if min(sizes) < 1 or not 1 <= args.scale <= 64:
+        parser.error("--records must be >= 1 and --scale between 1 and 64")
+    by_size = {}
     for n in sizes:
-        folder = _generate(n, Path(args.work))
+        folder, info = _generate(n, args.scale, Path(args.work))
+        print(_data_summary(info), flush=True)
         results = {}
         for name in args.only or RUNS:
             results[name] = _measure(name, folder)
             print(f"{n} {name} {json.dumps(results[name])}", flush=True)
         _report(n, results)
+        by_size[n] = results
+    _growth(by_size)
 
 
 def _report(n: int, results: dict) -> None:
@@ -273,14 +342,48 @@ def _report(n: int, results: dict) -> None:
     for name, r in results.items():
         print(f"| {name} | {r.get('seconds', '-')} | {r.get('cpu_seconds', '-')} | "
               f"{r.get('peak_mib', '-')} | {r.get('error', '')} |")
-    t = {k: v.get("seconds") for k, v in results.items()}
-    c = {k: v.get("cpu_seconds") for k, v in results.items()}
-    pairs = [("kseg-snapshot", "duckdb-snapshot"), ("kseg-end-to-end", "duckdb-end-to-end"),
-             ("kseg-end-to-end", "pandas-end-to-end"), ("kseg-end-to-end", "parse-floor"),
-             ("segment-join", "plain-join"), ("polars-join_asof", "plain-join")]
-    for a, b in pairs:
-        if t.get(a) and t.get(b):
-            print(f"- {a} / {b}: wall {t[a] / t[b]:.2f}x, CPU {c[a] / c[b]:.2f}x")
+    for a, b, wall, cpu in _ratios(results):
+        print(f"- {a} / {b}: wall {wall:.2f}x, CPU {cpu:.2f}x")
+
+
+PAIRS = [("kseg-snapshot", "duckdb-snapshot"), ("kseg-end-to-end", "duckdb-end-to-end"),
+         ("kseg-end-to-end", "pandas-end-to-end"), ("kseg-end-to-end", "parse-floor"),
+         ("segment-join", "plain-join"), ("polars-join_asof", "plain-join")]
+
+
+def _ratios(results: dict) -> list[tuple[str, str, float, float]]:
+    """(a, b, wall a/b, CPU a/b) for the compared pairs that both ran."""
+    out = []
+    for a, b in PAIRS:
+        ra, rb = results.get(a, {}), results.get(b, {})
+        if ra.get("seconds") and rb.get("seconds") and rb.get("cpu_seconds"):
+            out.append((a, b, ra["seconds"] / rb["seconds"],
+                        ra["cpu_seconds"] / rb["cpu_seconds"]))
+    return out
+
+
+def _growth(by_size: dict[int, dict]) -> None:
+    """Each run's cost from one size to the next (x times the records -> x times the cost)."""
+    sizes = sorted(by_size)
+    if len(sizes) < 2:
+        return
+    print("\n## Growth with size")
+    print("| run | sizes | records | wall | CPU | peak MiB |\n|---|---|---:|---:|---:|---:|")
+    for small, big in itertools.pairwise(sizes):
+        for name, b in by_size[big].items():
+            a = by_size[small].get(name, {})
+            if not (a.get("seconds") and a.get("cpu_seconds") and b.get("seconds")):
+                continue
+            print(f"| {name} | {small:,} → {big:,} | {big / small:.2f}x | "
+                  f"{b['seconds'] / a['seconds']:.2f}x | "
+                  f"{b['cpu_seconds'] / a['cpu_seconds']:.2f}x | "
+                  f"{a['peak_mib']} → {b['peak_mib']} |")
+    print("\nRatios by size (CPU; wall in brackets):")
+    for a, b in PAIRS:
+        cells = [f"{n:,}: {cpu:.2f}x ({wall:.2f}x)" for n in sizes
+                 for x, y, wall, cpu in _ratios(by_size[n]) if (x, y) == (a, b)]
+        if cells:
+            print(f"- {a} / {b}: " + ", ".join(cells))
 
 
 if __name__ == "__main__":

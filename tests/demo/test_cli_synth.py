@@ -36,7 +36,7 @@ def test_synth_bundled_refuses_size_options(tmp_path, capsys):
 
 
 def test_synth_bad_config_is_a_one_line_error(tmp_path, capsys):
-    assert main(["synth", "--out", str(tmp_path / "x"), "--scale", "50"]) == 2
+    assert main(["synth", "--out", str(tmp_path / "x"), "--scale", "65"]) == 2
     err = capsys.readouterr().err
     assert "scale must be between" in err and err.strip().count("\n") == 0
 

@@ -42,7 +42,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--flows-per-day", type=_positive, default=None,
                         help="flow records per day (default 50000)")
     parser.add_argument("--scale", type=_positive, default=None,
-                        help="replica and node multiplier, 1..8 (default 1)")
+                        help="replica and node multiplier, 1..64 (default 1)")
     parser.add_argument("--both-sides", action="store_true", default=None,
                         help="report traffic between nodes from both ENIs (two rows)")
     parser.add_argument("--hide-same-node", action="store_true", default=None,

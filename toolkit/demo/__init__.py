@@ -28,11 +28,12 @@ from toolkit.demo.cluster import Timeline, build_timeline
 from toolkit.demo.config import BUNDLED, DemoConfig
 from toolkit.demo.records import day_records, iter_day_records
 from toolkit.demo.truth import DemoTruth, truth_of
-from toolkit.snapshot import Snapshot, write_snapshot
+from toolkit.snapshot import FlowAppender, Snapshot, write_snapshot
 
 __all__ = ["BUNDLED", "DemoConfig", "DemoTruth", "demo_truth", "generate_series",
            "generate_snapshot", "iter_day_records", "status_records", "stream_aws_vpc_logs",
-           "timeline", "write_aws_vpc_logs", "write_bundled_data", "write_series"]
+           "stream_snapshot", "timeline", "write_aws_vpc_logs", "write_bundled_data",
+           "write_series"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -132,6 +133,42 @@ def stream_aws_vpc_logs(cfg: DemoConfig, day: int, path: str | Path, version: in
     chunks = (flows for flows, _ in iter_day_records(tl, day, cfg.flows_per_day))
     return write_text(chunks, path, version, nodes=node_info(inventory.nodes(tl)),
                       status=status_records(cfg, day), compress=compress)
+
+
+def stream_snapshot(cfg: DemoConfig, day: int, out: str | Path, *,
+                    aws_vpc_log: str | Path | None = None, version: int = 5) -> Path:
+    """Write day ``day`` as a snapshot at ``out``, ~1M records in memory at a time.
+
+    The same inventory and flow records as ``write_snapshot(generate_snapshot(cfg, day), out)``
+    but with flat memory (for 10M+ records): the flows are appended in parts of ~1M rows as
+    they are generated, and, when ``aws_vpc_log`` is given, the same records are written to
+    that AWS VPC flow-log text file in the same pass. No ``flow_truth`` table is written (use
+    :func:`generate_snapshot` for ground truth). A snapshot already at ``out`` is replaced.
+    """
+    tl = timeline(cfg)
+    _, end = cfg.window(day)
+    inventory_only = Snapshot.from_frames(cluster=cfg.cluster, captured_at=end,
+                                          sources=[_source(cfg, day, tl)],
+                                          **_inventory(tl, day))
+    out = write_snapshot(inventory_only, out)
+    with FlowAppender(out, fmt="aws-vpc", import_id=f"demo-day{day}") as appender:
+        chunks = _appended(iter_day_records(tl, day, cfg.flows_per_day), appender)
+        if aws_vpc_log is None:
+            for _ in chunks:
+                pass
+        else:
+            write_text(chunks, aws_vpc_log, version, nodes=node_info(inventory.nodes(tl)),
+                       status=status_records(cfg, day))
+        appender.commit({"files": [f"demo:day{day}"], "generator": "toolkit.demo",
+                         "records_read": cfg.flows_per_day})
+    return out
+
+
+def _appended(chunks: Iterator[tuple[pl.DataFrame, pl.DataFrame]], appender: FlowAppender
+              ) -> Iterator[pl.DataFrame]:
+    for flows, _ in chunks:
+        appender.write(flows)
+        yield flows
 
 
 def write_bundled_data(out: str | Path = "data") -> list[Path]:

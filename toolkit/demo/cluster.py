@@ -28,6 +28,32 @@ _SAFE = np.array(list("bcdfghjklmnpqrstvwxz2456789"))
 ZONES = ("a", "b", "c")
 
 
+#: Nodes per zone laid out in 10.0.0.0/16 (the original layout: every node of scale <= 8).
+_FIRST_LAYOUT = 16
+
+
+def node_addresses(k: int) -> tuple[str, str]:
+    """InternalIP and pod CIDR (/24) of node ``k`` (zone ``k % 3``).
+
+    The first 48 nodes (scale <= 8) keep the original 10.0.0.0/16 layout, bit for bit: zone
+    ``z``'s nodes at ``10.0.{32z}.{10+7j}``, pod blocks ``10.0.{32z+8+j}.0/24``. Further nodes
+    (scale 9..64) use one more /16 per zone, like a VPC's secondary CIDR block: node IPs
+    ``10.{z+1}.0.{10+m}``, pod blocks ``10.{z+1}.{m+1}.0/24`` (``m`` < 240).
+
+    >>> node_addresses(0), node_addresses(47)
+    (('10.0.0.10', '10.0.8.0/24'), ('10.0.64.115', '10.0.87.0/24'))
+    >>> node_addresses(48), node_addresses(383)
+    (('10.1.0.10', '10.1.1.0/24'), ('10.3.0.121', '10.3.112.0/24'))
+    """
+    z, j = k % 3, k // 3
+    if j < _FIRST_LAYOUT:
+        return f"10.0.{32 * z}.{10 + j * 7}", f"10.0.{32 * z + 8 + j}.0/24"
+    m = j - _FIRST_LAYOUT
+    if m >= 240:
+        raise ValueError(f"node {k}: the demo layout holds at most {3 * (_FIRST_LAYOUT + 240)}")
+    return f"10.{z + 1}.0.{10 + m}", f"10.{z + 1}.{m + 1}.0/24"
+
+
 @dataclass
 class Node:
     name: str
@@ -98,12 +124,10 @@ class _Builder:
     def _nodes(self) -> list[Node]:
         out = []
         for k in range(6 * self.cfg.scale):
-            z, j = k % 3, k // 3
-            ip = f"10.0.{32 * z}.{10 + j * 7}"
+            ip, cidr = node_addresses(k)
             inst = "i-0" + "".join(self.rng.choice(list("0123456789abcdef"), 16))
             name = f"ip-{ip.replace('.', '-')}.ec2.internal"
-            out.append(Node(name, ip, f"{self.cfg.region}{ZONES[z]}", f"10.0.{32 * z + 8 + j}.0/24",
-                            inst, k))
+            out.append(Node(name, ip, f"{self.cfg.region}{ZONES[k % 3]}", cidr, inst, k))
         return out
 
     def controller(self, w: Workload, kind: str, name: str, created: int,

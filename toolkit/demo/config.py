@@ -13,18 +13,22 @@ from typing import Any
 
 from toolkit.errors import KsegError
 
+#: The largest ``scale`` (384 nodes, ~5,400 live pods; see docs/demo.md).
+MAX_SCALE = 64
+
 
 @dataclass(frozen=True)
 class DemoConfig:
     """Size and shape of a generated demo cluster; same config, same bytes.
 
-    ``scale`` multiplies the replicas of every Deployment and StatefulSet (and the node
-    count); ``flows_per_day`` is the number of flow records per daily snapshot; each day
-    covers ``day_hours`` hours starting at ``start + (day - 1) days``. ``both_sides`` reports
-    traffic between two nodes from both ENIs (egress at the sender, ingress at the receiver:
-    two rows per packet direction, as real VPC logs do); by default each record is observed
-    once. ``hide_same_node`` drops traffic that never leaves a node, which real VPC flow logs
-    cannot see (pod-to-pod on one node, kubelet probes).
+    ``scale`` (1..64) multiplies the replicas of every Deployment and StatefulSet and the
+    node count (84 pods a unit of scale: ~3,000 pods at 36); ``flows_per_day`` is the number
+    of flow records per daily snapshot; each day covers ``day_hours`` hours starting at
+    ``start + (day - 1) days``. ``both_sides`` reports traffic between two nodes from both
+    ENIs (egress at the sender, ingress at the receiver: two rows per packet direction, as
+    real VPC logs do); by default each record is observed once. ``hide_same_node`` drops
+    traffic that never leaves a node, which real VPC flow logs cannot see (pod-to-pod on one
+    node, kubelet probes).
     """
 
     seed: int = 42
@@ -45,7 +49,7 @@ class DemoConfig:
     def __post_init__(self) -> None:
         checks = [(self.days >= 1, "days must be >= 1"),
                   (self.flows_per_day >= 0, "flows_per_day must be >= 0"),
-                  (1 <= self.scale <= 8, "scale must be between 1 and 8"),
+                  (1 <= self.scale <= MAX_SCALE, f"scale must be between 1 and {MAX_SCALE}"),
                   (1.0 <= self.day_hours <= 24.0, "day_hours must be between 1 and 24"),
                   (self.interval_seconds in (60, 600), "interval_seconds must be 60 or 600"),
                   (self.start.tzinfo is not None, "start must be timezone-aware (UTC)"),
