@@ -13,8 +13,8 @@ a fresh subprocess (so peak RSS is per contender):
 - ``duckdb``: ``COPY (SELECT * FROM read_csv(...)) TO 'x.parquet'`` (typed columns);
 - ``pyarrow``: ``pyarrow.csv.open_csv`` streaming over the file, nothing else (the floor).
 
-The input comes from ``toolkit.demo.write_aws_vpc_logs`` when that exists, else from the
-vectorised writer below (same record shape: v2 fields, a few thousand pod/node IPs).
+The input is one day of the demo generator (``toolkit.demo.stream_aws_vpc_logs``, scale 36:
+about 3,000 pods on 216 nodes), written as default-format (v2) text.
 """
 
 from __future__ import annotations
@@ -27,47 +27,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import polars as pl
-
-from toolkit.collect.flows.awsvpc import V2_FIELDS as V2
-
 REPO = Path(__file__).resolve().parent.parent
 
 
-def write_aws_text(path: Path, n: int, seed: int = 7) -> None:
-    """``n`` default-format VPC flow records, written in vectorised 1M-row chunks."""
-    try:
-        from toolkit.demo import write_aws_vpc_logs  # type: ignore[attr-defined]
-    except ImportError:
-        write_aws_vpc_logs = None
-    if write_aws_vpc_logs is not None:
-        try:
-            write_aws_vpc_logs(path, n_records=n, seed=seed)
-            return
-        except TypeError:
-            pass
-    rng = np.random.default_rng(seed)
-    pool = np.array([f"10.{a}.{b}.{c}" for a in (0, 1) for b in range(20) for c in range(1, 120)])
-    t0 = 1_717_200_000
-    with open(path, "w") as fh:
-        fh.write(" ".join(V2) + "\n")
-        for start in range(0, n, 1_000_000):
-            m = min(1_000_000, n - start)
-            begin = t0 + np.sort(rng.integers(0, 86_400, m))
-            frame = pl.DataFrame({
-                "version": np.full(m, "2"), "account": np.full(m, "123456789012"),
-                "eni": np.char.add("eni-0a1b2c3d", rng.integers(10_000, 10_400, m).astype(str)),
-                "src": rng.choice(pool, m), "dst": rng.choice(pool, m),
-                "sport": rng.integers(1024, 65535, m), "dport": rng.choice([80, 443, 5432, 6379,
-                                                                            8080, 53], m),
-                "proto": np.full(m, 6), "packets": rng.integers(1, 500, m),
-                "bytes": rng.integers(40, 2_000_000, m), "start": begin, "end": begin + 60,
-                "action": rng.choice(["ACCEPT", "ACCEPT", "ACCEPT", "REJECT"], m),
-                "status": np.full(m, "OK"),
-            })
-            fh.write(frame.select(pl.concat_str(pl.all().cast(pl.String), separator=" "))
-                     .to_series().str.join("\n").item() + "\n")
+def write_aws_text(path: Path, n: int, seed: int = 7, scale: int = 36) -> None:
+    """``n`` default-format (v2) VPC flow records of one demo day (a few thousand pods),
+    streamed by the demo generator ~1M records at a time (the day also ends with a few
+    NODATA/SKIPDATA status lines, as real logs do; kseg counts them as skipped)."""
+    from toolkit.demo import DemoConfig, stream_aws_vpc_logs
+
+    stream_aws_vpc_logs(DemoConfig(seed=seed, days=1, flows_per_day=n, scale=scale), 1, path,
+                        version=2)
 
 
 RUNNERS = {

@@ -137,3 +137,45 @@ def test_unknown_custom_format_needs_fields(tmp_path, snap):
     path.write_text("eni-a 10.0.0.1 10.0.0.2\n")
     with pytest.raises(InputError, match="--fields"):
         import_flows([path], snap, "aws-vpc")
+
+
+def _numbered_log(path: Path, n: int, bad_every: int = 0) -> Path:
+    """v2 records whose bytes field is the line number (bad lines where ``bad_every``)."""
+    lines = []
+    for i in range(2, n + 2):
+        bad = bad_every and i % bad_every == 0
+        count = "x" if bad else str(i)
+        lines.append(f"2 123 eni-{i} 10.0.{i % 250}.{i % 200 + 1} 10.1.0.1 {1024 + i % 60000} "
+                     f"443 6 1 {count} 1717200000 1717200060 ACCEPT OK")
+    path.write_text("version account-id interface-id srcaddr dstaddr srcport dstport protocol "
+                    "packets bytes start end action log-status\n" + "\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("bad_every", [0, 97])
+def test_batches_survive_the_reuse_of_block_buffers(tmp_path, bad_every):
+    """The reader reuses one buffer for every block: batches read earlier (fast and careful
+    path) must not change when later blocks overwrite it."""
+    from toolkit.collect.flows import awsvpc
+    from toolkit.collect.flows._norm import ReadContext
+
+    path = _numbered_log(tmp_path / "many.log", 3000, bad_every)
+    batches = list(awsvpc.read(path, ReadContext(block_bytes=4096)))
+    assert len(batches) > 50
+    rows = pl.concat([b.rows.select("source_record", "bytes", "observer") for b in batches])
+    assert (rows.get_column("bytes") == rows.get_column("source_record")).all()
+    assert rows.get_column("observer").to_list() == [f"eni-{r}" for r in rows["source_record"]]
+    expected_good = [i for i in range(2, 3002) if not (bad_every and i % bad_every == 0)]
+    assert rows.get_column("source_record").to_list() == expected_good
+    rejects = pl.concat([b.rejects for b in batches])
+    assert rejects.height == 3000 - len(expected_good)
+
+
+def test_reused_blocks_carry_the_same_lines(tmp_path):
+    from toolkit.collect.flows.reader import iter_blocks
+
+    path = _numbered_log(tmp_path / "many.log", 2000)
+    fresh = [(b.first_line, b.data) for b in iter_blocks(path, block_bytes=1000)]
+    reused = [(b.first_line, b.data) for b in iter_blocks(path, block_bytes=1000, reuse=True)]
+    assert reused == fresh and len(fresh) > 100
+    assert b"".join(data for _, data in reused) == path.read_bytes()

@@ -82,11 +82,12 @@ def split_bad(frame: pl.DataFrame, checks: list[tuple[pl.Expr, str, pl.Expr]]
     (the first failing check names the reason)."""
     if not checks or frame.height == 0:
         return frame, no_rejects()
+    any_bad = pl.any_horizontal([bad.fill_null(False) for bad, _, _ in checks]).any()
+    if not frame.select(any_bad).item():  # the common case: one boolean pass, no copy
+        return frame, no_rejects()
     reason = pl.coalesce([pl.when(bad).then(pl.lit(code)) for bad, code, _ in checks])
     detail = pl.coalesce([pl.when(bad).then(d.cast(pl.String)) for bad, _, d in checks])
     marked = frame.with_columns(reason.alias("_reason"))
-    if marked.get_column("_reason").null_count() == frame.height:  # the common case: no copy
-        return frame, no_rejects()
     marked = marked.with_columns(detail.alias("_detail"))
     bad_rows = marked.filter(pl.col("_reason").is_not_null())
     text = pl.col("_text") if "_text" in frame.columns else pl.lit(None, pl.String)

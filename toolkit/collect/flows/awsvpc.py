@@ -100,7 +100,10 @@ def read(path: Path, ctx: ReadContext) -> Iterator[Parsed]:
     _check_fields(fields, path, ctx)
     needed = [f for f in fields if f in USED]
     types = {f: (pa.int64() if f in INT_FIELDS else pa.string()) for f in needed}
-    for block in reader.iter_blocks(path, block_bytes=ctx.block_bytes, progress=ctx.progress):
+    # reuse: _fast copies what it parses and _careful copies the bytes, so no frame keeps
+    # a view of a block once the next one is read
+    for block in reader.iter_blocks(path, block_bytes=ctx.block_bytes, progress=ctx.progress,
+                                    reuse=True):
         buf, start, first, n_lines = block.buffer, 0, block.first_line, block.n_lines
         if first == 1 and has_header:
             start, first, n_lines = buf.index(b"\n") + 1, 2, n_lines - 1

@@ -163,18 +163,24 @@ class Block:
 
 def iter_blocks(path: Path, *, block_bytes: int = BLOCK_BYTES,
                 progress: ProgressFn | None = None,
-                max_line: int = MAX_LINE_BYTES) -> Iterator[Block]:
+                max_line: int = MAX_LINE_BYTES, reuse: bool = False) -> Iterator[Block]:
     """Stream ``path`` (plain or gzip) as blocks of whole lines of about ``block_bytes``.
 
-    Each block is read straight into a fresh buffer (no copy of the block afterwards), so
-    memory stays bounded by the block size. A line longer than ``max_line`` is an error.
+    Each block is read straight into a buffer (no copy of the block afterwards), so memory
+    stays bounded by the block size. A line longer than ``max_line`` is an error. With
+    ``reuse`` the next block overwrites the previous block's buffer (no fresh pages to fault
+    in for every block); only for a consumer that is done with a block when it asks for the
+    next one.
     """
     line_no, carry, first = 1, b"", True
+    spare: bytearray | None = None
     with open_binary(path, progress) as fh:
         while True:
-            buf = bytearray(len(carry) + max(block_bytes, len(carry)))
+            want = len(carry) + max(block_bytes, len(carry))
+            fits = spare is not None and want <= len(spare) <= 2 * want
+            buf = spare if fits and spare is not None else bytearray(want)
             buf[: len(carry)] = carry
-            got = _fill(fh, memoryview(buf)[len(carry):], path)
+            got = _fill(fh, memoryview(buf)[len(carry): want], path)
             size = len(carry) + got
             if first:
                 check_text(bytes(buf[: min(size, 65536)]), path)
@@ -192,6 +198,7 @@ def iter_blocks(path: Path, *, block_bytes: int = BLOCK_BYTES,
                 cut += 1
             n_lines = buf.count(b"\n", 0, cut)
             yield Block(line_no, buf, cut, n_lines)
+            spare = buf if reuse else None
             line_no += n_lines
             if not got:
                 return
