@@ -30,6 +30,8 @@ MANIFEST = "manifest.json"
 FLOWS_DIR = "flows"
 LOCK = ".kseg.lock"
 ROW_GROUP_SIZE = 256 * 1024
+#: Folders (under flows/) where a streaming import writes its parts before adopting them.
+SINK_PREFIX = ".sink-"
 
 
 def file_mode() -> int:
@@ -82,14 +84,20 @@ def write_parquet(frame: pl.DataFrame | pl.LazyFrame, folder: Path, stem: str, *
             frame.sink_parquet(tmp, **options)
         else:
             frame.write_parquet(tmp, **options)
-        os.chmod(tmp, file_mode())
-        fsync_file(tmp)
-        digest = sha256_file(tmp)
-        final = folder / f"{stem}-{digest[:12]}.parquet"
-        os.replace(tmp, final)
+        return adopt_parquet(tmp, folder, stem)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def adopt_parquet(tmp: Path, folder: Path, stem: str) -> dict[str, Any]:
+    """Make a finished Parquet file durable as ``folder/<stem>-<sha12>.parquet`` (mode,
+    fsync, content hash, atomic rename); return its manifest entry."""
+    os.chmod(tmp, file_mode())
+    fsync_file(tmp)
+    digest = sha256_file(tmp)
+    final = folder / f"{stem}-{digest[:12]}.parquet"
+    os.replace(tmp, final)
     rows = pq.read_metadata(final).num_rows
     return {"file": final.name, "rows": rows, "bytes": final.stat().st_size, "sha256": digest}
 
@@ -156,6 +164,10 @@ def sweep_unreferenced(path: Path, manifest: dict[str, Any]) -> None:
         if not folder.is_dir():
             continue
         for item in folder.iterdir():
+            if item.is_dir():
+                if item.name.startswith(SINK_PREFIX):  # left by an import that was killed
+                    shutil.rmtree(item, ignore_errors=True)
+                continue
             rel = str(item.relative_to(path))
             in_rejects = folder == path / "rejects"
             stale_data = item.suffix == ".parquet" and not in_rejects and rel not in keep

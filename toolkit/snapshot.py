@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from html import escape
@@ -370,6 +371,48 @@ class FlowAppender:
         entry = _store.write_parquet(frame, self.path / _store.FLOWS_DIR, stem,
                                      compression_level=1)
         self.parts.append({**entry, "import_id": self.import_id})
+
+    def sink(self, frame: pl.LazyFrame, *companions: pl.LazyFrame, part_rows: int,
+             on_part: Callable[[int], None] | None = None) -> list[pl.DataFrame]:
+        """Stream ``frame`` (flow rows) into parts of at most ``part_rows`` rows in one
+        pass with ``companions`` (queries over the same input, e.g. counts); return the
+        companions' results. ``on_part(k)`` is called as part ``k`` (0-based) is opened.
+
+        On any error nothing of this call stays on disk. The parts are published only by
+        :meth:`commit`; :meth:`rollback` to a :meth:`mark` removes them earlier.
+        """
+        (self.path / _store.FLOWS_DIR).mkdir(exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{_store.SINK_PREFIX}{self.import_id}-",
+                                        dir=self.path / _store.FLOWS_DIR))
+
+        def name(args: Any) -> str:
+            if on_part is not None:
+                on_part(args.index_in_partition)
+            return f"{args.index_in_partition:05d}.parquet"
+
+        target = pl.PartitionBy(staging, file_path_provider=name, max_rows_per_file=part_rows)
+        query = schema.conform(frame, "flows").sink_parquet(
+            target, compression="zstd", compression_level=1, statistics=True,
+            row_group_size=_store.ROW_GROUP_SIZE, lazy=True)
+        try:
+            results = pl.collect_all([query, *companions], engine="streaming")
+            for file in sorted(staging.glob("*.parquet")):
+                stem = f"part-{self.import_id}-{len(self.parts):05d}"
+                entry = _store.adopt_parquet(file, self.path / _store.FLOWS_DIR, stem)
+                self.parts.append({**entry, "import_id": self.import_id})
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return list(results[1:])
+
+    def mark(self) -> int:
+        """A point to :meth:`rollback` to (the number of parts written so far)."""
+        return len(self.parts)
+
+    def rollback(self, mark: int) -> None:
+        """Remove the parts written since ``mark``."""
+        for part in self.parts[mark:]:
+            (self.path / _store.FLOWS_DIR / part["file"]).unlink(missing_ok=True)
+        del self.parts[mark:]
 
     def commit(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Publish the parts and the import ``record`` (files, counts) in the manifest."""

@@ -108,7 +108,8 @@ def test_bad_file_in_the_middle_aborts_everything(tmp_path, snap):
 def test_error_while_a_part_is_being_written_leaves_no_part(tmp_path, snap, monkeypatch):
     """Parts are written in a background thread: a reader error while a (slow) part write
     is still in flight must wait for it, then remove it with everything else."""
-    good = write_aws(tmp_path / "a.log", aws_lines(600))
+    good = tmp_path / "a.log.gz"  # gzip: read block by block, parts by the writer thread
+    good.write_bytes(gzip.compress(write_aws(tmp_path / "a.log", aws_lines(600)).read_bytes()))
     bad = tmp_path / "b.log"
     bad.write_text(HEADER + "\nthis is not a flow log\n")
     before = manifest_state(snap)

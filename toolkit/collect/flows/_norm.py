@@ -58,12 +58,35 @@ class Parsed:
 
 
 @dataclass(frozen=True)
+class StreamPlan:
+    """A whole clean file as two lazy queries over one scan, run in a single streaming pass.
+
+    ``flows``: the rows to import (flows columns plus ``source_record``; the importer adds
+    ``format``/``source_file``/``import_id``). ``stats``: one row with ``records`` (lines
+    read), ``bad`` (rows the careful path would reject), ``skipped`` (a struct of counts by
+    reason), ``start``/``end`` (time range) and ``addresses`` (distinct address texts). The
+    importer keeps the result only when ``bad`` is 0, ``records`` equals the file's line
+    count and every address is canonical; otherwise it reads the file again block by block.
+    """
+
+    flows: pl.LazyFrame
+    stats: pl.LazyFrame
+    #: Line number of the first record (2 after a header line).
+    first_record: int = 1
+
+
+@dataclass(frozen=True)
 class FlowFormat:
-    """A registered reader: ``read(path, ctx)`` yields :class:`Parsed` batches."""
+    """A registered reader: ``read(path, ctx)`` yields :class:`Parsed` batches.
+
+    ``stream(path, ctx)``, when a format has it, plans the fast path for an uncompressed
+    file (:class:`StreamPlan`), or returns None when the file cannot take it.
+    """
 
     name: str
     summary: str
     read: Callable[[Path, ReadContext], Iterator[Parsed]]
+    stream: Callable[[Path, ReadContext], StreamPlan | None] | None = None
 
 
 def no_rejects() -> pl.DataFrame:

@@ -29,6 +29,7 @@ from toolkit.collect.flows._norm import (
     FlowFormat,
     Parsed,
     ReadContext,
+    StreamPlan,
     epoch_to_time,
     no_rejects,
     ports_expr,
@@ -173,6 +174,64 @@ def _careful(data: bytes, first: int, fields: list[str], needed: list[str]
     return good.drop("_clean", "_tok"), rejects
 
 
+def stream(path: Path, ctx: ReadContext) -> StreamPlan | None:
+    """The whole file as one streaming scan (see :class:`StreamPlan`): the same columns and
+    checks as the block path, so a clean file gives the same rows either way.
+
+    A line with too many fields or a non-number stops the scan (the importer falls back to
+    the block path); a short line leaves its last field null, which counts as bad here.
+    """
+    fields, has_header = field_list(path, ctx)
+    _check_fields(fields, path, ctx)
+    if len(set(fields)) != len(fields):
+        return None
+    has = {f for f in fields if f in USED}
+    first = 2 if has_header else 1
+    # "_extra" catches a field too many (the scan does not check lines past the columns
+    # it reads); it alone keeps "-" as text so that a shifted "-" still shows
+    scan = pl.scan_csv(path, has_header=False, skip_rows=first - 1, separator=" ",
+                       quote_char=None, null_values={f: "-" for f in fields},
+                       row_index_name="source_record", row_index_offset=first,
+                       missing_columns="insert",
+                       schema={**{f: pl.Int64 if f in INT_FIELDS else pl.String for f in fields},
+                               "_extra": pl.String})
+    rows = scan.with_columns(pl.col("source_record").cast(pl.Int64)).with_columns(
+        _columns(has, ctx))
+    status = pl.col("log-status") if "log-status" in has else pl.lit(None, pl.String)
+    skip = status.is_in(SKIP_STATUS).fill_null(False)
+    bad = pl.any_horizontal([check.fill_null(False) for check, _, _ in _checks(has)]
+                            + [pl.col(c).is_null() for c in ("src_ip", "dst_ip", "start", "end",
+                                                              fields[-1])]
+                            + [pl.col("_extra").is_not_null()])
+    kept = rows.filter(~skip)
+    stats = rows.select(
+        pl.len().alias("records"), bad.filter(~skip).sum().alias("bad"),
+        *[(status == reason).sum().alias(f"skipped:{reason}") for reason in SKIP_STATUS],
+        pl.col("start").filter(~skip).min(), pl.col("end").filter(~skip).max(),
+        *[pl.col(c).filter(~skip).drop_nulls().unique().implode().alias(f"addresses:{c}")
+          for c in ("src_ip", "dst_ip", "src_xlate_ip", "dst_xlate_ip")])
+    flows = kept.with_columns(ports_expr("src_port"), ports_expr("dst_port")).select(KEEP)
+    return StreamPlan(flows, stats, first_record=first)
+
+
+def _checks(has: set[str]) -> list[tuple[pl.Expr, str, pl.Expr]]:
+    """Rows the block path rejects once the columns are mapped: (is_bad, reason, detail)."""
+    checks = [(pl.col("protocol").is_null() & pl.col("_proto_raw").is_not_null(),
+               "bad-protocol", pl.col("_proto_raw").cast(pl.String))]
+    if "log-status" in has:
+        checks.append((pl.col("log-status").is_not_null() & (pl.col("log-status") != "OK"),
+                       "bad-log-status", pl.col("log-status")))
+    checks.append((pl.col("action").is_null() & pl.col("_action_raw").is_not_null(),
+                   "bad-action", pl.col("_action_raw")))
+    return checks
+
+
+#: The columns a batch hands to the importer.
+KEEP = ["start", "end", "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "bytes",
+        "packets", "flow_count", "action", "reporter", "direction", "tcp_flags",
+        "src_xlate_ip", "dst_xlate_ip", "observer", "source_record"]
+
+
 def _transform(frame: pl.DataFrame, rejects: pl.DataFrame, needed: list[str],
                ctx: ReadContext) -> Parsed:
     read = frame.height + rejects.height
@@ -185,20 +244,9 @@ def _transform(frame: pl.DataFrame, rejects: pl.DataFrame, needed: list[str],
             skipped = dict(status.filter(skip).value_counts().iter_rows())
             frame = frame.filter(~skip)
     frame = frame.with_columns(_columns(has, ctx))
-    checks = [(pl.col("protocol").is_null() & pl.col("_proto_raw").is_not_null(),
-               "bad-protocol", pl.col("_proto_raw").cast(pl.String))]
-    if "log-status" in has:
-        checks.append((pl.col("log-status").is_not_null() & (pl.col("log-status") != "OK"),
-                       "bad-log-status", pl.col("log-status")))
-    checks.append((pl.col("action").is_null() & pl.col("_action_raw").is_not_null(),
-                   "bad-action", pl.col("_action_raw")))
-    frame, bad = split_bad(frame, checks)
+    frame, bad = split_bad(frame, _checks(has))
     frame = frame.with_columns(ports_expr("src_port"), ports_expr("dst_port"))
-    keep = ["start", "end", "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "bytes",
-            "packets", "flow_count", "action", "reporter", "direction", "tcp_flags",
-            "src_xlate_ip", "dst_xlate_ip", "observer", "source_record"]
-    if "_text" in frame.columns:
-        keep.append("_text")
+    keep = [*KEEP, "_text"] if "_text" in frame.columns else KEEP
     return Parsed(frame.select(keep), pl.concat([rejects, bad]), skipped, read)
 
 
@@ -245,4 +293,4 @@ def _columns(has: set[str], ctx: ReadContext) -> list[pl.Expr]:
 
 
 FORMAT = FlowFormat("aws-vpc", "AWS VPC Flow Logs (space-separated text, default v2 or custom "
-                    "format; header line or --fields)", read)
+                    "format; header line or --fields)", read, stream)

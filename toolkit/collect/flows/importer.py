@@ -315,16 +315,33 @@ class _StreamHash:
     def __init__(self, total: int, on_progress: Callable[[int, int], None] | None):
         self.total, self.done, self.on_progress = total, 0, on_progress
         self.digest = hashlib.sha256()
-        self.fed = 0
+        self.fed = self.fed_progress = 0
 
     def start(self) -> None:
-        self.digest, self.fed = hashlib.sha256(), 0
+        """Start the next file."""
+        self.digest, self.fed, self.fed_progress = hashlib.sha256(), 0, 0
+
+    def rewind(self) -> None:
+        """Read the current file again from its start: forget its hash and progress."""
+        self.done -= self.fed_progress
+        self.start()
 
     def feed(self, chunk: memoryview) -> None:
+        """Hash ``chunk`` and count it as progress."""
+        self.absorb(chunk)
+        self.advance_to(self.fed_progress + len(chunk))
+
+    def absorb(self, chunk: memoryview) -> None:
+        """Hash ``chunk`` without reporting progress (a pass ahead of the real work)."""
         self.digest.update(chunk)
         self.fed += len(chunk)
-        self.done += len(chunk)
-        if self.on_progress:
+
+    def advance_to(self, in_file: int) -> None:
+        """Report progress: ``in_file`` bytes of the current file are done."""
+        step = max(0, in_file - self.fed_progress)
+        self.fed_progress += step
+        self.done += step
+        if self.on_progress and step:
             self.on_progress(min(self.done, self.total), self.total)
 
     def result(self, path: Path, size: int) -> str:
@@ -361,7 +378,7 @@ def _import_files(files: list[Path], out: FlowAppender, sink: _RejectSink,
                     continue
             hashing.start()
             stats = FileStats(str(path), digest or "", size=size)
-            _import_file(path, stats, buffer, sink, summary, flow_format, ctx)
+            _import_file(path, stats, buffer, sink, summary, flow_format, ctx, hashing)
             stats.sha256 = digest or hashing.result(path, size)
             known.add(stats.sha256)
             if sizes is not None:
@@ -375,7 +392,9 @@ def _import_files(files: list[Path], out: FlowAppender, sink: _RejectSink,
 
 def _import_file(path: Path, stats: FileStats, buffer: _Buffer, sink: _RejectSink,
                  summary: ImportSummary, flow_format: registry.FlowFormat,
-                 ctx: ReadContext) -> None:
+                 ctx: ReadContext, hashing: _StreamHash) -> None:
+    if _stream_file(path, stats, buffer, summary, flow_format, ctx, hashing):
+        return
     for parsed in flow_format.read(path, ctx):
         flows, rejects = _finish(parsed, flow_format.name, str(path), summary.import_id)
         _account(stats, summary, parsed, flows, rejects)
@@ -389,6 +408,61 @@ def _import_file(path: Path, stats: FileStats, buffer: _Buffer, sink: _RejectSin
                          f"{'; ' + reasons if reasons else ', empty file'})", path=str(path),
                          hint=f"is this really {flow_format.name}? see 'kseg flows "
                               "formats'; nothing was imported")
+
+
+def _stream_file(path: Path, stats: FileStats, buffer: _Buffer, summary: ImportSummary,
+                 flow_format: registry.FlowFormat, ctx: ReadContext,
+                 hashing: _StreamHash) -> bool:
+    """The fast path: a clean uncompressed file in one streaming pass (parse, map, write
+    the parts). False, with nothing written, when the file needs the block path: any
+    malformed record, a line count that does not match, or an address to canonicalise."""
+    if flow_format.stream is None or reader.is_gzip(path) or stats.size == 0:
+        return False
+    plan = flow_format.stream(path, ctx)
+    if plan is None:
+        return False
+    lines = reader.count_lines(path, on_chunk=hashing.absorb)
+    label = str(path)
+    flows = plan.flows.with_columns(pl.lit(flow_format.name).alias("format"),
+                                    pl.lit(label).alias("source_file"),
+                                    pl.lit(summary.import_id).alias("import_id"))
+    buffer.flush()
+    buffer.wait()
+    mark = buffer.out.mark()
+    per_part = stats.size * buffer.part_rows / max(lines, 1)
+    try:
+        [found] = buffer.out.sink(flows, plan.stats, part_rows=buffer.part_rows,
+                                  on_part=lambda k: hashing.advance_to(int(k * per_part)))
+    except pl.exceptions.PolarsError:  # a record that does not parse: read block by block
+        buffer.out.rollback(mark)
+        hashing.rewind()
+        return False
+    row = found.row(0, named=True)
+    clean = (row["bad"] == 0 and row["records"] == lines - plan.first_record + 1
+             and all(canonical_ip(a) == a for c in IP_COLUMNS
+                     for a in _odd_addresses(row[f"addresses:{c}"])))
+    imported = sum(p["rows"] for p in buffer.out.parts[mark:])
+    if not clean or imported == 0:
+        buffer.out.rollback(mark)
+        hashing.rewind()
+        return False
+    stats.records_read += row["records"]
+    stats.imported += imported
+    for key, n in row.items():
+        if key.startswith("skipped:") and n:
+            reason = key.removeprefix("skipped:")
+            stats.skipped[reason] = stats.skipped.get(reason, 0) + n
+    lo, hi = row["start"], row["end"]
+    summary.start = lo if summary.start is None else min(summary.start, lo)
+    summary.end = hi if summary.end is None else max(summary.end, hi)
+    hashing.advance_to(stats.size)
+    return True
+
+
+def _odd_addresses(values: list[str]) -> list[str]:
+    """The addresses that are not plain canonical dotted-quad IPv4 (usually none)."""
+    series = pl.Series(values, dtype=pl.String)
+    return series.filter(~series.str.contains(_CANONICAL_V4)).to_list()
 
 
 def _account(stats: FileStats, summary: ImportSummary, parsed: Parsed, flows: pl.DataFrame,

@@ -204,6 +204,19 @@ def iter_blocks(path: Path, *, block_bytes: int = BLOCK_BYTES,
                 return
 
 
+def count_lines(path: Path, *, on_chunk: ProgressFn | None = None) -> int:
+    """Lines of an uncompressed file (a last line without a newline counts), reading it
+    once; every chunk read is handed to ``on_chunk`` (e.g. to hash it on the way)."""
+    lines, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+            if on_chunk is not None:
+                on_chunk(memoryview(chunk))
+    return lines + (last != b"\n")
+
+
 def _fill(fh: IO[bytes], view: memoryview, path: Path) -> int:
     """Read into ``view`` until it is full or the file ends; the number of bytes read."""
     total = 0
