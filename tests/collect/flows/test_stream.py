@@ -195,3 +195,41 @@ def test_a_file_of_status_records_only_is_still_an_error(tmp_path):
         bad = tmp_path / "empty-body.log"
         bad.write_text(HEADER + "\n")
         import_flows([bad], snap, "aws-vpc")
+
+
+V5_HEADER = HEADER + " tcp-flags pkt-srcaddr pkt-dstaddr flow-direction traffic-path"
+
+
+def v5_lines(n: int) -> list[str]:
+    """Custom-format records ending in traffic-path, which is mostly "-"."""
+    return [f"{line} {2 if i % 3 else 19} 10.2.0.{i % 30 + 1} - "
+            f"{'ingress' if i % 2 else 'egress'} {'-' if i % 4 else i % 8 + 1}"
+            for i, line in enumerate(lines(n))]
+
+
+def test_a_dash_in_the_last_field_still_streams(tmp_path, monkeypatch):
+    path = tmp_path / "v5.log"
+    path.write_text(V5_HEADER + "\n" + "\n".join(v5_lines(600)) + "\n")
+    parsed_blocks = []
+    real_fast = awsvpc._fast
+    monkeypatch.setattr(awsvpc, "_fast", lambda *a: parsed_blocks.append(1) or real_fast(*a))
+    result = import_both(tmp_path, path, monkeypatch)
+    assert result["stream"]["flows"].equals(result["blocks"]["flows"])
+    assert len(parsed_blocks) == 1  # the block path's one block; the stream parsed none
+    flows = result["stream"]["flows"]
+    assert flows.get_column("src_xlate_ip").drop_nulls().len() == 600
+    assert set(flows.get_column("reporter")) == {"src", "dst"}
+
+
+@pytest.mark.parametrize("last", ["x", "-", ""])
+def test_an_integer_last_field_is_checked(tmp_path, monkeypatch, last):
+    fields = HEADER.replace(" log-status", "") + " tcp-flags"
+    body = [line.removesuffix(" OK") + f" {i % 30}" for i, line in enumerate(lines(300))]
+    body[150] = body[150].rsplit(" ", 1)[0] + (f" {last}" if last else "")
+    path = tmp_path / "flags.log"
+    path.write_text(fields + "\n" + "\n".join(body) + "\n")
+    result = import_both(tmp_path, path, monkeypatch)
+    stream, blocks = result["stream"], result["blocks"]
+    assert stream["flows"].equals(blocks["flows"])
+    assert counts(stream["summary"]) == counts(blocks["summary"])
+    assert stream["rejects"] == blocks["rejects"]

@@ -34,6 +34,9 @@ PORT_PROTOCOLS = (6, 17, 132, 136)
 TCP_FLAG_BITS = {"FIN": 1, "SYN": 2, "RST": 4, "PSH": 8, "ACK": 16, "URG": 32, "ECE": 64,
                  "CWR": 128, "NS": 256}
 JSON_BATCH = 50_000
+#: Dotted-quad IPv4 without leading zeros: already canonical, no need to parse it.
+CANONICAL_V4 = (r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
+                r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$")
 
 
 @dataclass
@@ -63,10 +66,12 @@ class StreamPlan:
 
     ``flows``: the rows to import (flows columns plus ``source_record``; the importer adds
     ``format``/``source_file``/``import_id``). ``stats``: one row with ``records`` (lines
-    read), ``bad`` (rows the careful path would reject), ``skipped`` (a struct of counts by
-    reason), ``start``/``end`` (time range) and ``addresses`` (distinct address texts). The
-    importer keeps the result only when ``bad`` is 0, ``records`` equals the file's line
-    count and every address is canonical; otherwise it reads the file again block by block.
+    read), ``bad`` (rows the careful path would reject), ``skipped:<reason>`` counts,
+    ``start``/``end`` (time range) and ``odd_addresses`` (addresses that are not canonical
+    dotted-quad IPv4, :data:`CANONICAL_V4`). The importer keeps the result only when ``bad``
+    and ``odd_addresses`` are 0 and ``records`` equals the file's line count; otherwise it
+    reads the file again block by block (which canonicalises addresses). Every query must
+    stream with flat memory: no ``replace_strict``, no expression-level ``unique``.
     """
 
     flows: pl.LazyFrame

@@ -26,6 +26,7 @@ import pyarrow.csv as pacsv
 
 from toolkit.collect.flows import reader
 from toolkit.collect.flows._norm import (
+    CANONICAL_V4,
     FlowFormat,
     Parsed,
     ReadContext,
@@ -178,40 +179,51 @@ def stream(path: Path, ctx: ReadContext) -> StreamPlan | None:
     """The whole file as one streaming scan (see :class:`StreamPlan`): the same columns and
     checks as the block path, so a clean file gives the same rows either way.
 
-    A line with too many fields or a non-number stops the scan (the importer falls back to
-    the block path); a short line leaves its last field null, which counts as bad here.
+    A non-number or a line with many fields too many stops the scan (the importer falls back
+    to the block path); a field too many or too few marks the row bad.
     """
     fields, has_header = field_list(path, ctx)
     _check_fields(fields, path, ctx)
     if len(set(fields)) != len(fields):
         return None
     has = {f for f in fields if f in USED}
-    first = 2 if has_header else 1
-    # "_extra" catches a field too many (the scan does not check lines past the columns
-    # it reads); it alone keeps "-" as text so that a shifted "-" still shows
+    first, last = (2 if has_header else 1), fields[-1]
+    # A short line leaves its missing fields null and a long one fills "_extra" (the scan
+    # does not check lines past the columns it reads): so neither the last field nor
+    # "_extra" turn "-" into null, and the last field is typed after the scan.
+    types = {f: pl.Int64 if f in INT_FIELDS else pl.String for f in fields}
     scan = pl.scan_csv(path, has_header=False, skip_rows=first - 1, separator=" ",
-                       quote_char=None, null_values={f: "-" for f in fields},
+                       quote_char=None, null_values={f: "-" for f in fields if f != last},
                        row_index_name="source_record", row_index_offset=first,
                        missing_columns="insert",
-                       schema={**{f: pl.Int64 if f in INT_FIELDS else pl.String for f in fields},
-                               "_extra": pl.String})
-    rows = scan.with_columns(pl.col("source_record").cast(pl.Int64)).with_columns(
-        _columns(has, ctx))
+                       schema={**types, last: pl.String, "_extra": pl.String})
+    text = pl.col("_last")
+    value = pl.when(text != "-").then(text)
+    rows = scan.with_columns(pl.col("source_record").cast(pl.Int64),
+                             pl.col(last).alias("_last")).with_columns(
+        value.cast(types[last], strict=False).alias(last)).with_columns(_columns(has, ctx))
     status = pl.col("log-status") if "log-status" in has else pl.lit(None, pl.String)
     skip = status.is_in(SKIP_STATUS).fill_null(False)
     bad = pl.any_horizontal([check.fill_null(False) for check, _, _ in _checks(has)]
-                            + [pl.col(c).is_null() for c in ("src_ip", "dst_ip", "start", "end",
-                                                              fields[-1])]
-                            + [pl.col("_extra").is_not_null()])
-    kept = rows.filter(~skip)
+                            + [pl.col(c).is_null() for c in ("src_ip", "dst_ip", "start", "end")]
+                            + [text.is_null(), value.is_not_null() & pl.col(last).is_null(),
+                               pl.col("_extra").is_not_null()])
     stats = rows.select(
         pl.len().alias("records"), bad.filter(~skip).sum().alias("bad"),
         *[(status == reason).sum().alias(f"skipped:{reason}") for reason in SKIP_STATUS],
         pl.col("start").filter(~skip).min(), pl.col("end").filter(~skip).max(),
-        *[pl.col(c).filter(~skip).drop_nulls().unique().implode().alias(f"addresses:{c}")
-          for c in ("src_ip", "dst_ip", "src_xlate_ip", "dst_xlate_ip")])
-    flows = kept.with_columns(ports_expr("src_port"), ports_expr("dst_port")).select(KEEP)
+        pl.sum_horizontal((~pl.col(c).filter(~skip).str.contains(CANONICAL_V4)).sum()
+                          for c in _address_columns(has)).alias("odd_addresses"))
+    flows = rows.filter(~skip).with_columns(ports_expr("src_port"),
+                                            ports_expr("dst_port")).select(KEEP)
     return StreamPlan(flows, stats, first_record=first)
+
+
+def _address_columns(has: set[str]) -> list[str]:
+    """The address columns a format can fill (the others are null literals)."""
+    xlate = [f"{side}_xlate_ip" for side in ("src", "dst")
+             if {f"{side}addr", f"pkt-{side}addr"} <= has]
+    return ["src_ip", "dst_ip", *xlate]
 
 
 def _checks(has: set[str]) -> list[tuple[pl.Expr, str, pl.Expr]]:
@@ -255,9 +267,24 @@ def _col(has: set[str], name: str, dtype: pl.DataType = pl.String) -> pl.Expr:
 
 
 def _address(has: set[str], iface: str, packet: str) -> tuple[pl.Expr, pl.Expr]:
-    """(address of the packet, interface address when it differs)."""
-    pkt, eni = _col(has, packet), _col(has, iface)
+    """(address of the packet, interface address when it differs).
+
+    Fields the format lacks become plain null literals, never expressions mixing a literal
+    with a column (those make the streaming engine hold whole columns)."""
+    if packet not in has or iface not in has:
+        return _col(has, packet if packet in has else iface), pl.lit(None, pl.String)
+    pkt, eni = pl.col(packet), pl.col(iface)
     return pl.coalesce(pkt, eni), pl.when(pkt.is_not_null() & (eni != pkt)).then(eni)
+
+
+def _lookup(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
+    """``mapping[value]``, null for any other value (a when/then chain: unlike
+    ``replace_strict`` it runs element-wise in the streaming engine, with flat memory)."""
+    chain = None
+    for key, value in mapping.items():
+        chain = (pl.when(expr == key) if chain is None else chain.when(expr == key)).then(
+            pl.lit(value, pl.String))
+    return chain.otherwise(pl.lit(None, pl.String)) if chain is not None else pl.lit(None)
 
 
 def _columns(has: set[str], ctx: ReadContext) -> list[pl.Expr]:
@@ -268,8 +295,10 @@ def _columns(has: set[str], ctx: ReadContext) -> list[pl.Expr]:
     src, src_x = _address(has, "srcaddr", "pkt-srcaddr")
     dst, dst_x = _address(has, "dstaddr", "pkt-dstaddr")
     action_raw = _col(has, "action")
-    direction = _col(has, "flow-direction").str.to_lowercase()
+    direction = (pl.col("flow-direction").str.to_lowercase() if "flow-direction" in has
+                 else pl.lit(None, pl.String))
     proto = _col(has, "protocol", pl.Int64)
+    observers = [pl.col(c) for c in ("interface-id", "instance-id") if c in has]
     return [
         start.alias("start"), end.alias("end"),
         src.alias("src_ip"), dst.alias("dst_ip"), src_x.alias("src_xlate_ip"),
@@ -282,13 +311,12 @@ def _columns(has: set[str], ctx: ReadContext) -> list[pl.Expr]:
         _col(has, "packets", pl.Int64).alias("packets"),
         pl.lit(1, pl.Int64).alias("flow_count"),
         action_raw.alias("_action_raw"),
-        action_raw.replace_strict({"ACCEPT": "allow", "REJECT": "deny"}, default=None,
-                                  return_dtype=pl.String).alias("action"),
+        _lookup(action_raw, {"ACCEPT": "allow", "REJECT": "deny"}).alias("action"),
         direction.alias("direction"),
-        direction.replace_strict({"egress": "src", "ingress": "dst"}, default=None,
-                                 return_dtype=pl.String).alias("reporter"),
+        (_lookup(direction, {"egress": "src", "ingress": "dst"}) if "flow-direction" in has
+         else pl.lit(None, pl.String)).alias("reporter"),
         _col(has, "tcp-flags", pl.Int64).cast(pl.Int32, strict=False).alias("tcp_flags"),
-        pl.coalesce(_col(has, "interface-id"), _col(has, "instance-id")).alias("observer"),
+        (pl.coalesce(observers) if observers else pl.lit(None, pl.String)).alias("observer"),
     ]
 
 

@@ -28,7 +28,7 @@ import polars as pl
 from toolkit import schema
 from toolkit._store import read_manifest, sha256_file
 from toolkit.collect.flows import reader, registry
-from toolkit.collect.flows._norm import Parsed, ReadContext, split_bad
+from toolkit.collect.flows._norm import CANONICAL_V4, Parsed, ReadContext, split_bad
 from toolkit.errors import InputError
 from toolkit.snapshot import FlowAppender, new_import_id
 
@@ -122,8 +122,6 @@ def canonical_ip(text: str) -> str | None:
         return None
 
 
-#: Dotted-quad IPv4 without leading zeros is already canonical: no need to parse it.
-_CANONICAL_V4 = r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
 
 
 def canonicalise_ips(frame: pl.DataFrame) -> pl.DataFrame:
@@ -141,7 +139,7 @@ def canonicalise_ips(frame: pl.DataFrame) -> pl.DataFrame:
             continue
         values = frame.get_column(col).cast(pl.String)
         distinct = values.drop_nulls().unique()
-        odd = distinct.filter(~distinct.str.contains(_CANONICAL_V4)).to_list()
+        odd = distinct.filter(~distinct.str.contains(CANONICAL_V4)).to_list()
         mapping = {}
         for value in odd:
             if value not in _IP_CACHE:
@@ -438,9 +436,8 @@ def _stream_file(path: Path, stats: FileStats, buffer: _Buffer, summary: ImportS
         hashing.rewind()
         return False
     row = found.row(0, named=True)
-    clean = (row["bad"] == 0 and row["records"] == lines - plan.first_record + 1
-             and all(canonical_ip(a) == a for c in IP_COLUMNS
-                     for a in _odd_addresses(row[f"addresses:{c}"])))
+    clean = (row["bad"] == 0 and row["odd_addresses"] == 0
+             and row["records"] == lines - plan.first_record + 1)
     imported = sum(p["rows"] for p in buffer.out.parts[mark:])
     if not clean or imported == 0:
         buffer.out.rollback(mark)
@@ -457,12 +454,6 @@ def _stream_file(path: Path, stats: FileStats, buffer: _Buffer, summary: ImportS
     summary.end = hi if summary.end is None else max(summary.end, hi)
     hashing.advance_to(stats.size)
     return True
-
-
-def _odd_addresses(values: list[str]) -> list[str]:
-    """The addresses that are not plain canonical dotted-quad IPv4 (usually none)."""
-    series = pl.Series(values, dtype=pl.String)
-    return series.filter(~series.str.contains(_CANONICAL_V4)).to_list()
 
 
 def _account(stats: FileStats, summary: ImportSummary, parsed: Parsed, flows: pl.DataFrame,
