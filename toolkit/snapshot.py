@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -323,6 +324,16 @@ def replace_inventory(path: str | Path, snap: Snapshot) -> Path:
     return write_snapshot(merged, existing.path)
 
 
+def _remove_folder(path: Path) -> None:
+    """Remove ``path`` even when a failed streaming query's writers are still closing files
+    in it (polars can return the error before every sink has let go of its file)."""
+    for pause in (0.0, 0.05, 0.2, 0.5, 1.0, 2.0):
+        time.sleep(pause)
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+
+
 def new_import_id() -> str:
     """A short unique id for an import batch."""
     return uuid.uuid4().hex[:12]
@@ -401,7 +412,7 @@ class FlowAppender:
                 entry = _store.adopt_parquet(file, self.path / _store.FLOWS_DIR, stem)
                 self.parts.append({**entry, "import_id": self.import_id})
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            _remove_folder(staging)
         return list(results[1:])
 
     def mark(self) -> int:
@@ -414,8 +425,16 @@ class FlowAppender:
             (self.path / _store.FLOWS_DIR / part["file"]).unlink(missing_ok=True)
         del self.parts[mark:]
 
+    def _remove_sink_folders(self) -> None:
+        """Staging folders of this import that a failed streaming query re-created after
+        :meth:`sink` had removed them (its writers can outlive the error by a moment)."""
+        for folder in (self.path / _store.FLOWS_DIR).glob(
+                f"{_store.SINK_PREFIX}{self.import_id}-*"):
+            _remove_folder(folder)
+
     def commit(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Publish the parts and the import ``record`` (files, counts) in the manifest."""
+        self._remove_sink_folders()
         manifest = _store.read_manifest(self.path)
         flows = manifest.setdefault("flows", {"rows": 0, "parts": []})
         flows["parts"] = [*flows.get("parts", []), *self.parts]
@@ -434,6 +453,7 @@ class FlowAppender:
             if not self._committed:
                 for part in self.parts:
                     (self.path / _store.FLOWS_DIR / part["file"]).unlink(missing_ok=True)
+                self._remove_sink_folders()
         finally:
             if self._lock is not None:
                 self._lock.__exit__(None, None, None)

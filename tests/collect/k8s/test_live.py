@@ -103,3 +103,20 @@ def test_watch_records_an_ip_moving_to_another_pod(tmp_path: Path) -> None:
     assert held["namespace"].to_list() == ["ns0", "ns1"]
     assert held["workload_name"][1] == "app1"
     assert snap.sources[0]["ip_changes"] == 2
+
+
+def test_token_refresh_is_throttled_and_forced_after_a_401(tmp_path: Path) -> None:
+    cluster = fakeapi.FakeCluster(fakeapi.sample_objects(pods=30, per_deployment=3))
+    cluster.faults = [fakeapi.Fault("/api/v1/services", 401)]  # e.g. a token just expired
+    with fakeapi.FakeServer(cluster) as url:
+        config = fakeapi.write_kubeconfig(tmp_path, url)
+        client, _ = live.api_client(str(config))
+        hook = client.configuration.refresh_api_key_hook
+        assert isinstance(hook, live.ThrottledRefresh)
+        with client:
+            result = live.collect_capture(live.Lister(client, retry=FAST, page_size=5))
+    assert result.capture.kinds["Service"] == 10  # the 401 was retried once, then succeeded
+    assert 2 <= hook.calls < len(cluster.requests) / 4  # forced once, else at most 1/s
+    cluster.faults = [fakeapi.Fault("/api/v1/services", 401, times=2)]
+    with pytest.raises(CollectError, match="list services at cluster scope: unauthorized"):
+        _collect(tmp_path, cluster)

@@ -14,7 +14,7 @@ import contextlib
 import functools
 import gc
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +50,28 @@ def frame(rows: list[dict[str, Any]], table: str) -> pl.DataFrame:
     return schema.conform(data, table)
 
 
+def frame_tuples(rows: list[tuple], table: str) -> pl.DataFrame:
+    """Rows as tuples in the table's column order (see :meth:`KindSpec.tuples`) as a frame.
+
+    One ``zip(*rows)`` turns them into columns and each column becomes an Arrow array of its
+    declared type; a value Arrow rejects falls back to :func:`frame` (same result, slower).
+    """
+    if not rows:
+        return schema.table(table).empty()
+    arrow = _arrow_schema(table)
+    try:
+        columns = zip(*rows, strict=True)
+        arrays = [pa.array(values, type=field.type)
+                  for values, field in zip(columns, arrow, strict=True)]
+        data = pl.from_arrow(pa.Table.from_arrays(arrays, schema=arrow))
+        if list(data.schema.items()) == _polars_columns(table):
+            return data
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        pass
+    names = schema.table(table).names
+    return frame([dict(zip(names, row, strict=True)) for row in rows], table)
+
+
 @contextlib.contextmanager
 def no_cyclic_gc() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while a capture is built.
@@ -74,7 +96,20 @@ def no_cyclic_gc() -> Iterator[None]:
 
 @functools.cache
 def _arrow_schema(table: str) -> pa.Schema:
-    return schema.table(table).empty().to_arrow().schema
+    """The table's Arrow schema with text as ``string_view``, the layout polars uses: frames
+    then take the Arrow buffers as they are instead of holding a converted copy too."""
+    return pa.schema([pa.field(f.name, _as_view(f.type))
+                      for f in schema.table(table).empty().to_arrow().schema])
+
+
+def _as_view(dtype: pa.DataType) -> pa.DataType:
+    if dtype in (pa.large_string(), pa.string()):
+        return pa.string_view()
+    if pa.types.is_large_list(dtype):
+        return pa.large_list(pa.field(dtype.value_field.name, _as_view(dtype.value_type)))
+    if pa.types.is_struct(dtype):
+        return pa.struct([pa.field(f.name, _as_view(f.type)) for f in dtype])
+    return dtype
 
 
 @functools.cache
@@ -88,9 +123,10 @@ class Capture:
     def __init__(self, *, keep_templates: bool = True) -> None:
         #: Keep workloads' pod-template fields (needed only for planned pods).
         self.keep_templates = keep_templates
-        self._rows: dict[str, list[dict[str, Any]]] = {t: [] for t in schema.INVENTORY_TABLES}
+        #: Rows not yet in a frame, as tuples in column order (see ``KindSpec.tuples``).
+        self._rows: dict[str, list[tuple]] = {t: [] for t in schema.INVENTORY_TABLES}
         self._frames: dict[str, list[pl.DataFrame]] = {t: [] for t in schema.INVENTORY_TABLES}
-        self._legacy: list[dict[str, Any]] = []
+        self._legacy: list[tuple] = []
         self.templates: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.slice_services: set[tuple[str, str]] = set()
         self.kinds: Counter[str] = Counter()
@@ -111,32 +147,67 @@ class Capture:
         if spec is None:
             self.unknown[kind or "(no kind)"] += 1
             return
-        rows = spec.normalise(obj, source)
+        rows = spec.tuples(obj, source)
         self.kinds[kind] += 1
-        # Every namespaced row carries its object's namespace (and a slice row its service):
-        # read them back rather than parsing the metadata again (hot path).
+        # Every namespaced table starts with namespace (and endpoints with service, workloads
+        # with kind, name): read them back rather than parsing the metadata again (hot path).
         if not spec.namespaced:
             ns = ""
         elif rows:
-            ns = rows[0]["namespace"]
+            ns = rows[0][0]
         else:
             ns = nm.meta(obj)[0]
         self.scope.add((spec.table, ns))
         if spec.table == "workloads" and self.keep_templates:
-            self.templates[(ns, kind, rows[0]["name"])] = nm.template_fields(obj)
+            self.templates[(ns, kind, rows[0][2])] = nm.template_fields(obj)
         if kind == "Endpoints":
             self._legacy.extend(rows)
             return
         if kind == "EndpointSlice":
-            self.slice_services.add((ns, rows[0]["service"] if rows
+            self.slice_services.add((ns, rows[0][1] if rows
                                      else nm.endpoint_slice_service(obj)))
         self._append(spec.table, rows)
 
-    def _append(self, table: str, rows: list[dict[str, Any]]) -> None:
+    def add_items(self, items: Iterable[dict[str, Any]], spec: nm.KindSpec,
+                  source: str) -> None:
+        """Add the items of one list of ``spec.kind`` (they get ``kind`` when they lack it, as
+        the API omits it): the same as :meth:`add` per item, without its per-object dispatch
+        (the live collector's hot path)."""
+        kind, table = spec.kind, spec.table
+        if (kind in nm.REDACTED_KINDS or kind == "Endpoints" or not spec.namespaced
+                or (table == "workloads" and self.keep_templates)):
+            for item in items:
+                self.add(item if "kind" in item else {**item, "kind": kind}, source)
+            return
+        normalise, buffer, scope = spec.tuples, self._rows[table], self.scope
+        services = self.slice_services if kind == "EndpointSlice" else None
+        added = 0
+        try:
+            for item in items:
+                if "kind" not in item:
+                    item["kind"] = kind
+                elif item["kind"] != kind:
+                    self.add(item, source)
+                    continue
+                rows = normalise(item, source)
+                added += 1
+                ns = rows[0][0] if rows else nm.meta(item)[0]
+                scope.add((table, ns))
+                if services is not None:
+                    services.add((ns, rows[0][1] if rows else nm.endpoint_slice_service(item)))
+                buffer.extend(rows)
+                if len(buffer) >= FLUSH_ROWS:
+                    self._frames[table].append(frame_tuples(buffer, table))
+                    buffer.clear()
+        finally:
+            if added:
+                self.kinds[kind] += added
+
+    def _append(self, table: str, rows: list[tuple]) -> None:
         buffer = self._rows[table]
         buffer.extend(rows)
         if len(buffer) >= FLUSH_ROWS:
-            self._frames[table].append(frame(buffer, table))
+            self._frames[table].append(frame_tuples(buffer, table))
             buffer.clear()
 
     def absorb(self, other: Capture) -> None:
@@ -161,9 +232,8 @@ class Capture:
         """Everything gathered so far for one table (before the finishing steps)."""
         rows = self._rows[name]
         if name == "endpoints":
-            rows = rows + [r for r in self._legacy
-                           if (r["namespace"], r["service"]) not in self.slice_services]
-        parts = [*self._frames[name], frame(rows, name)]
+            rows = rows + [r for r in self._legacy if (r[0], r[1]) not in self.slice_services]
+        parts = [*self._frames[name], frame_tuples(rows, name)]
         return pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
 
     def discard(self, table: str, *, namespace: str | None = None) -> None:
@@ -172,7 +242,7 @@ class Capture:
             self._rows[table].clear()
             self._frames[table].clear()
             return
-        self._rows[table] = [r for r in self._rows[table] if r["namespace"] != namespace]
+        self._rows[table] = [r for r in self._rows[table] if r[0] != namespace]
         self._frames[table] = [f.filter(pl.col("namespace") != namespace)
                                for f in self._frames[table]]
 
@@ -180,10 +250,20 @@ class Capture:
     def objects(self) -> int:
         return sum(self.kinds.values())
 
-    def tables(self, *, planned_pods: bool = False) -> dict[str, pl.DataFrame]:
-        """The finished tables (see the module docstring for the steps)."""
+    def tables(self, *, planned_pods: bool = False, release: bool = False
+               ) -> dict[str, pl.DataFrame]:
+        """The finished tables (see the module docstring for the steps). ``release``: hand
+        the gathered rows over (this capture keeps only its counts, scope and warnings), so
+        they are freed as the finished tables replace them."""
         self._finish_warnings = []
-        tables = {name: self._dedupe(self.table(name), name) for name in schema.INVENTORY_TABLES}
+        tables = {}
+        for name in schema.INVENTORY_TABLES:
+            data = self.table(name)
+            if release:
+                self._rows[name], self._frames[name] = [], []
+            tables[name] = self._dedupe(data, name)
+        if release:
+            self._legacy = []
         tables["workloads"], tables["pods"] = owners.resolve(tables["workloads"], tables["pods"])
         if planned_pods:
             extra = planned.expand(tables["workloads"], tables["pods"], tables["nodes"],
@@ -191,10 +271,15 @@ class Capture:
             tables["pods"] = pl.concat([tables["pods"], extra], how="vertical")
         tables["pods"] = merge.close_reused_ips(tables["pods"])
         tables["namespaces"] = _inferred_namespaces(tables)
-        return {name: _sorted(data, name) for name, data in tables.items()}
+        for name in schema.INVENTORY_TABLES:  # one at a time: each unsorted copy goes at once
+            tables[name] = _sorted(tables[name], name)
+        return tables
 
     def _dedupe(self, data: pl.DataFrame, name: str) -> pl.DataFrame:
         key = row_identity(name)
+        if data.height < 2 or not data.select(
+                pl.struct(key).hash().is_duplicated().any()).item():
+            return data  # no two rows hash alike (the usual capture): no copy of the table
         unique = data.unique(subset=key, keep="last", maintain_order=True)
         if unique.height < data.height:
             self._finish_warnings.append(f"{data.height - unique.height} duplicate {name} row(s) "
@@ -203,10 +288,10 @@ class Capture:
 
     def snapshot(self, *, planned_pods: bool = False, cluster: str | None = None,
                  captured_at: datetime | None = None,
-                 source: Mapping[str, Any] | None = None) -> Snapshot:
+                 source: Mapping[str, Any] | None = None, release: bool = False) -> Snapshot:
         """An in-memory :class:`Snapshot` (no flows) of this capture; its one ``sources``
-        entry is ``source`` plus :meth:`summary`."""
-        tables = self.tables(planned_pods=planned_pods)
+        entry is ``source`` plus :meth:`summary` (``release``: see :meth:`tables`)."""
+        tables = self.tables(planned_pods=planned_pods, release=release)
         info = {**(source or {}), **self.summary()}
         return Snapshot.from_frames(cluster=cluster or "cluster", captured_at=captured_at,
                                     sources=[info], **tables)
@@ -236,7 +321,8 @@ def _sorted(data: pl.DataFrame, name: str) -> pl.DataFrame:
 def _inferred_namespaces(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Namespaces table plus a row for each namespace objects live in but nobody listed."""
     known = tables["namespaces"]
-    used = pl.concat([tables[t].select("namespace") for t in _NAMESPACED_TABLES]).unique()
+    used = pl.concat([tables[t].select(pl.col("namespace").unique())
+                      for t in _NAMESPACED_TABLES]).unique()
     missing = sorted(set(used["namespace"].to_list()) - set(known["name"].to_list()))
     rows = [{"name": ns, "labels": [{"key": "kubernetes.io/metadata.name", "value": ns}],
              "source": "inferred"} for ns in missing]

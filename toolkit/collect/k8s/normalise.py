@@ -3,7 +3,9 @@
 The input is the JSON shape of an object (camelCase keys), as ``kubectl get -o json``, the raw
 API and ``yaml.safe_load`` of a manifest all give it. Nothing here does I/O; the live and
 offline collectors share these functions through :data:`KINDS`, a registry of per-kind
-metadata (API path, table, normaliser).
+metadata (API path, table, normaliser). The high-volume kinds (Pod, EndpointSlice) are
+normalised in :mod:`toolkit.collect.k8s.bulk` into tuples in column order, which is what a
+Capture buffers; :func:`pod` and :func:`endpoint_slice` are those functions giving dicts.
 
 Redaction is by construction: no normaliser reads annotations, container ``env``/``envFrom``,
 or any other field than the ones the schema names. Secret objects are never normalised (the
@@ -16,12 +18,28 @@ readers skip and count them).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from toolkit import schema
+from toolkit.collect.k8s.bulk import (
+    ENDPOINT_COLUMNS,
+    POD_COLUMNS,
+    _target,
+    endpoint_slice_tuples,
+    pod_spec_fields,
+    pod_tuples,
+)
+from toolkit.collect.k8s.bulk import (
+    endpoint_slice_service as endpoint_slice_service,
+)
 from toolkit.collect.k8s.values import (
-    ObjectError,
+    DEFAULT_NAMESPACE as DEFAULT_NAMESPACE,
+)
+from toolkit.collect.k8s.values import (
+    KINDLESS,
     _ips,
     _is_map,
     _list,
@@ -29,46 +47,24 @@ from toolkit.collect.k8s.values import (
     _port,
     canonical_ip,
     canonical_json,
+    controller_ref,
     ip_family,
     labels,
+    meta,
     parse_time,
-    synthetic_uid,
+)
+from toolkit.collect.k8s.values import (
+    ObjectError as ObjectError,
+)
+from toolkit.collect.k8s.values import (
+    synthetic_uid as synthetic_uid,
 )
 
 Row = dict[str, Any]
-DEFAULT_NAMESPACE = "default"
 #: Kinds that are skipped on purpose (never stored) and counted in the summary.
 REDACTED_KINDS = frozenset({"Secret"})
 _CONTROLLER_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob",
                      "ReplicationController")
-
-
-def meta(obj: Mapping[str, Any], *, namespaced: bool = True) -> tuple[str, str]:
-    """(namespace, name) of an object; namespace defaults to ``default`` like kubectl."""
-    md = _map(obj.get("metadata"))
-    name = md.get("name")
-    if not isinstance(name, str) or not name:
-        raise ObjectError("object has no metadata.name", "metadata.name")
-    ns = md.get("namespace") if namespaced else ""
-    return (ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE) if namespaced else "", name
-
-
-#: ``owner_kind`` of an ownerReference that names no ``kind`` (some hand-written manifests):
-#: :func:`toolkit.collect.k8s.owners.resolve` infers the kind before the tables are finished.
-KINDLESS = ""
-
-
-def controller_ref(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The ownerReference with ``controller: true`` (or the only reference when none says so).
-
-    A reference without ``kind`` still counts (its kind is inferred later, see
-    :data:`KINDLESS`)."""
-    refs = [r for r in _list(_map(obj.get("metadata")).get("ownerReferences"))
-            if _is_map(r) and r.get("name")]
-    for ref in refs:
-        if ref.get("controller"):
-            return ref
-    return refs[0] if len(refs) == 1 else None
 
 
 def _common(obj: Mapping[str, Any], source: str) -> Row:
@@ -116,74 +112,18 @@ def node(obj: Mapping[str, Any], source: str = "manifest") -> list[Row]:
     }]
 
 
-def _containers(pod_spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    main = [c for c in _list(pod_spec.get("containers")) if _is_map(c)]
-    init = pod_spec.get("initContainers")
-    return main + [c for c in init if _is_map(c)] if type(init) is list else main
-
-
 def pod_template_fields(pod_spec: Mapping[str, Any]) -> Row:
     """Fields of a pod spec the pods table keeps: ports, images, service account, hostNetwork.
 
     Container ``env`` and ``envFrom`` are never read.
     """
-    ports, images = [], []
-    for i, container in enumerate(_containers(pod_spec)):
-        cname = container.get("name") or f"container-{i}"
-        image = container.get("image")
-        if image and image not in images:
-            images.append(str(image))
-        for j, port in enumerate(_list(container.get("ports"))):
-            if not _is_map(port):
-                continue
-            number = _port(port.get("containerPort"), f"spec.containers[{i}].ports[{j}]")
-            if number is not None:
-                ports.append({"container": str(cname), "name": port.get("name"),
-                              "port": number, "protocol": str(port.get("protocol") or "TCP")})
-    return {"container_ports": ports, "images": images,
-            "service_account": pod_spec.get("serviceAccountName") or pod_spec.get(
-                "serviceAccount"),
-            "host_network": bool(pod_spec.get("hostNetwork", False)),
-            "node": pod_spec.get("nodeName")}
-
-
-def _pod_ips(status: Mapping[str, Any], host_network: bool) -> list[str]:
-    ips = _ips([p.get("ip") for p in _list(status.get("podIPs")) if _is_map(p)])
-    if not ips:
-        ips = _ips([status.get("podIP")])
-    if not ips and host_network:  # a hostNetwork pod holds its node's address(es)
-        ips = _ips([p.get("ip") for p in _list(status.get("hostIPs")) if _is_map(p)]
-                   or [status.get("hostIP")])
-    return ips
+    return dict(zip(("container_ports", "images", "service_account", "host_network", "node"),
+                    pod_spec_fields(pod_spec), strict=True))
 
 
 def pod(obj: Mapping[str, Any], source: str = "manifest") -> list[Row]:
-    """Pod -> one pods row per IP (dual stack: two rows; no IP yet: one row with ip null).
-
-    ``valid_from`` is ``status.startTime`` (else ``creationTimestamp``), ``valid_to`` the
-    ``deletionTimestamp``. The workload columns hold the direct owner here;
-    :func:`toolkit.collect.k8s.owners.resolve` walks the chain to the top.
-    """
-    ns, name = meta(obj)
-    md, spec, status = _map(obj.get("metadata")), _map(obj.get("spec")), _map(obj.get("status"))
-    uid, pod_labels = md.get("uid") or None, labels(md.get("labels"))
-    created = parse_time(md.get("creationTimestamp"), "metadata.creationTimestamp")
-    row = pod_template_fields(spec)  # a fresh dict: the row is built in place (hot path)
-    ref = controller_ref(obj)
-    owner_kind, owner_name = (str(ref.get("kind") or KINDLESS), str(ref["name"])) if ref else (
-        None, None)
-    row["valid_from"] = parse_time(status.get("startTime"), "status.startTime") or created
-    row["valid_to"] = parse_time(md.get("deletionTimestamp"), "metadata.deletionTimestamp")
-    row.update(namespace=ns, name=name, uid=uid or synthetic_uid("Pod", ns, name),
-               phase=status.get("phase"), labels=pod_labels, owner_kind=owner_kind,
-               owner_name=owner_name, workload_kind="Pod" if owner_kind is None else owner_kind,
-               workload_name=owner_name or name, planned=False, source=source)
-    ips = _pod_ips(status, row["host_network"])
-    if len(ips) <= 1:
-        row["ip"] = ips[0] if ips else None
-        row["ip_family"] = ip_family(row["ip"])
-        return [row]
-    return [{**row, "ip": ip, "ip_family": ip_family(ip)} for ip in ips]
+    """Pod -> one pods row per IP, as dicts (see :func:`toolkit.collect.k8s.bulk.pod_tuples`)."""
+    return [dict(zip(POD_COLUMNS, row, strict=True)) for row in pod_tuples(obj, source)]
 
 
 def _template(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
@@ -260,60 +200,11 @@ def service(obj: Mapping[str, Any], source: str = "manifest") -> list[Row]:
     }]
 
 
-def _target(ref: Any) -> tuple[str | None, str | None, str | None]:
-    ref = _map(ref)
-    if ref.get("kind") != "Pod":
-        return None, None, None
-    return ref.get("namespace"), ref.get("name"), ref.get("uid")
-
-
-def _address(text: Any, address_type: str | None) -> str | None:
-    if address_type == "FQDN":
-        return str(text) if text else None
-    return canonical_ip(text)
-
-
-def endpoint_slice_service(obj: Mapping[str, Any]) -> str:
-    """The service an EndpointSlice belongs to: its ``kubernetes.io/service-name`` label, else
-    its Service owner, else the slice name."""
-    svc = _map(_map(obj.get("metadata")).get("labels")).get("kubernetes.io/service-name")
-    owner = controller_ref(obj)
-    if not svc and owner and owner.get("kind") == "Service":
-        svc = owner.get("name")
-    return str(svc or meta(obj)[1])
-
-
 def endpoint_slice(obj: Mapping[str, Any], source: str = "manifest") -> list[Row]:
-    """EndpointSlice (discovery.k8s.io v1 or v1beta1) -> one row per (address, port)."""
-    ns, name = meta(obj)
-    svc = endpoint_slice_service(obj)
-    address_type = obj.get("addressType")
-    ports = [p for p in _list(obj.get("ports")) if _is_map(p)] or [{}]
-    rows: list[Row] = []
-    port_values: list[tuple[Any, int | None, Any]] | None = None
-    for i, ep in enumerate(_list(obj.get("endpoints"))):
-        if not _is_map(ep):
-            continue
-        cond = _map(ep.get("conditions"))
-        pod_ns, pod_name, pod_uid = _target(ep.get("targetRef"))
-        node_name = ep.get("nodeName") or _map(ep.get("topology")).get("kubernetes.io/hostname")
-        for addr in _list(ep.get("addresses")):
-            ip = _address(addr, address_type)
-            if ip is None:
-                continue
-            if port_values is None:  # checked at the first row, as the error field says
-                port_values = [(p.get("name") or None,
-                                _port(p.get("port"), f"endpoints[{i}].ports"),
-                                p.get("protocol") or ("TCP" if p else None)) for p in ports]
-            for port_name, number, protocol in port_values:
-                rows.append({
-                    "namespace": ns, "service": svc, "slice": name, "ip": ip,
-                    "address_type": address_type, "pod_namespace": pod_ns, "pod_name": pod_name,
-                    "pod_uid": pod_uid, "node": node_name, "port_name": port_name,
-                    "port": number, "protocol": protocol,
-                    "ready": cond.get("ready"), "serving": cond.get("serving"),
-                    "terminating": cond.get("terminating"), "source": source})
-    return rows
+    """EndpointSlice -> one row per (address, port), as dicts (see
+    :func:`toolkit.collect.k8s.bulk.endpoint_slice_tuples`)."""
+    rows = endpoint_slice_tuples(obj, source)
+    return [dict(zip(ENDPOINT_COLUMNS, row, strict=True)) for row in rows]
 
 
 def endpoints(obj: Mapping[str, Any], source: str = "manifest") -> list[Row]:
@@ -361,6 +252,11 @@ def network_policy(obj: Mapping[str, Any], source: str = "manifest") -> list[Row
 
 # -- registry ---------------------------------------------------------------------------------
 
+@functools.cache
+def _column_names(table: str) -> tuple[str, ...]:
+    return tuple(schema.table(table).names)
+
+
 @dataclass(frozen=True)
 class KindSpec:
     """Declarative metadata of one kind: where the API serves it and how to normalise it."""
@@ -373,6 +269,15 @@ class KindSpec:
     plural: str
     namespaced: bool = True
     live: bool = True  # the live collector lists it
+    #: The same normaliser giving tuples in the table's column order (high-volume kinds).
+    normalise_tuples: Callable[..., list[tuple]] | None = None
+
+    def tuples(self, obj: Mapping[str, Any], source: str = "manifest") -> list[tuple]:
+        """Rows of ``obj`` as tuples in its table's column order (what a Capture buffers)."""
+        if self.normalise_tuples is not None:
+            return self.normalise_tuples(obj, source)
+        names = _column_names(self.table)
+        return [tuple([row.get(c) for c in names]) for row in self.normalise(obj, source)]
 
     @property
     def api_prefix(self) -> str:
@@ -388,7 +293,7 @@ class KindSpec:
 KINDS: dict[str, KindSpec] = {s.kind: s for s in (
     KindSpec("Namespace", "namespaces", namespace, "", "v1", "namespaces", namespaced=False),
     KindSpec("Node", "nodes", node, "", "v1", "nodes", namespaced=False),
-    KindSpec("Pod", "pods", pod, "", "v1", "pods"),
+    KindSpec("Pod", "pods", pod, "", "v1", "pods", normalise_tuples=pod_tuples),
     KindSpec("Deployment", "workloads", workload, "apps", "v1", "deployments"),
     KindSpec("ReplicaSet", "workloads", workload, "apps", "v1", "replicasets"),
     KindSpec("StatefulSet", "workloads", workload, "apps", "v1", "statefulsets"),
@@ -399,7 +304,7 @@ KINDS: dict[str, KindSpec] = {s.kind: s for s in (
              live=False),
     KindSpec("Service", "services", service, "", "v1", "services"),
     KindSpec("EndpointSlice", "endpoints", endpoint_slice, "discovery.k8s.io", "v1",
-             "endpointslices"),
+             "endpointslices", normalise_tuples=endpoint_slice_tuples),
     KindSpec("Endpoints", "endpoints", endpoints, "", "v1", "endpoints"),
     KindSpec("NetworkPolicy", "network_policies", network_policy, "networking.k8s.io", "v1",
              "networkpolicies"),

@@ -205,4 +205,4 @@ def import_inventory(paths: Iterable[str | Path] | str | Path, *, planned: bool 
                          hint="give kubectl get -o json output or YAML manifests")
     source = {"kind": "inventory-import", "files": len(files), "planned": planned}
     return capture.snapshot(planned_pods=planned, cluster=cluster, captured_at=captured_at,
-                            source=source)
+                            source=source, release=True)

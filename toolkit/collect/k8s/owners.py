@@ -117,6 +117,18 @@ class _Chains:
             return ("Deployment", name[: -len(pod_hash) - 1])
         return None
 
+    def needs_hash(self, key: Key) -> bool:
+        """Whether :meth:`top` of ``key`` can depend on a pod's hash: its chain reaches an
+        absent ReplicaSet (the only absent kind :meth:`_absent` gives an owner)."""
+        seen = set()
+        while key not in seen and key in self.owner:
+            seen.add(key)
+            parent = self.owner[key]
+            if parent is None:
+                return False
+            key = (key[0], parent[0], parent[1])
+        return key not in self.owner and key[1] == "ReplicaSet"
+
     def top(self, key: Key, pod_hash: str | None = None) -> tuple[str, str]:
         """(kind, name) at the top of ``key``'s chain, recording absent links as inferred."""
         seen = set()
@@ -147,6 +159,37 @@ def _inferred_rows(chains: _Chains) -> pl.DataFrame:
     return schema.conform(frame, "workloads") if rows else schema.WORKLOADS.empty()
 
 
+_OWNER = ["namespace", "owner_kind", "owner_name"]
+_HASH_EXPR = pl.col("labels").list.eval(
+    pl.element().filter(pl.element().struct.field("key") == HASH_LABEL)
+    .struct.field("value")).list.first().alias("_hash")
+
+
+def _pod_workloads(pods: pl.DataFrame, chains: _Chains) -> pl.DataFrame:
+    """``pods`` with ``workload_*`` set to the top of each pod's owner chain.
+
+    Only narrow key frames are built (the pods table gets two new columns, no copy), and the
+    ``pod-template-hash`` label is read only when some chain ends at an absent ReplicaSet
+    (the hash rule needs it); otherwise it cannot change any result.
+    """
+    owners = pods.select(_OWNER).filter(pl.col("owner_kind").is_not_null()).unique()
+    if not owners.height:
+        return pods
+    keys = _OWNER
+    if any(chains.needs_hash(owner) for owner in owners.iter_rows()):
+        keys = [*_OWNER, "_hash"]
+        owners = (pods.filter(pl.col("owner_kind").is_not_null())
+                  .select(*_OWNER, _HASH_EXPR).unique())
+    mapping = [(*row, *chains.top(row[:3], *row[3:])) for row in owners.iter_rows()]
+    lookup = pl.DataFrame(mapping, orient="row", schema={
+        **{k: pl.String for k in keys}, "_wk": pl.String, "_wn": pl.String})
+    keyed = pods.select(*_OWNER, _HASH_EXPR) if len(keys) > 3 else pods.select(keys)
+    found = keyed.join(lookup, on=keys, how="left", nulls_equal=True, maintain_order="left")
+    return pods.with_columns(
+        workload_kind=pl.coalesce(pl.lit(found["_wk"]), pl.col("workload_kind")),
+        workload_name=pl.coalesce(pl.lit(found["_wn"]), pl.col("workload_name")))
+
+
 def resolve(workloads: pl.DataFrame, pods: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Fill ``workloads.top_*`` and ``pods.workload_*``; add inferred workloads rows."""
     workloads, pods = infer_kinds(workloads, pods)
@@ -155,25 +198,7 @@ def resolve(workloads: pl.DataFrame, pods: pl.DataFrame) -> tuple[pl.DataFrame, 
     workloads = workloads.with_columns(
         top_kind=pl.Series([t[0] for t in tops], dtype=pl.String),
         top_name=pl.Series([t[1] for t in tops], dtype=pl.String))
-    hash_expr = pl.col("labels").list.eval(
-        pl.element().filter(pl.element().struct.field("key") == HASH_LABEL)
-        .struct.field("value")).list.first().alias("_hash")
-    owned = (pods.filter(pl.col("owner_kind").is_not_null())
-             .select("namespace", "owner_kind", "owner_name", hash_expr).unique())
-    mapping = []
-    for ns, okind, oname, pod_hash in owned.iter_rows():
-        mapping.append((ns, okind, oname, pod_hash, *chains.top((ns, okind, oname), pod_hash)))
-    if mapping:
-        lookup = pl.DataFrame(mapping, orient="row", schema={
-            "namespace": pl.String, "owner_kind": pl.String, "owner_name": pl.String,
-            "_hash": pl.String, "_wk": pl.String, "_wn": pl.String})
-        keys = ["namespace", "owner_kind", "owner_name", "_hash"]
-        pods = (pods.with_columns(hash_expr)
-                .join(lookup, on=keys, how="left", nulls_equal=True,
-                      maintain_order="left")
-                .with_columns(workload_kind=pl.coalesce("_wk", "workload_kind"),
-                              workload_name=pl.coalesce("_wn", "workload_name"))
-                .drop("_hash", "_wk", "_wn"))
+    pods = _pod_workloads(pods, chains)
     inferred = _inferred_rows(chains)
     if inferred.height:
         workloads = pl.concat([workloads, inferred], how="vertical")

@@ -84,12 +84,31 @@ _TIMES: dict[str, datetime] = {}  # pods of one rollout share timestamps to the 
 
 
 def labels(value: Any) -> list[dict[str, str]]:
-    """A label map as the schema's sorted list of ``{key, value}`` structs."""
+    """A label map as the schema's sorted list of ``{key, value}`` structs.
+
+    Pods of one ReplicaSet carry the same labels, so results of all-text maps are cached:
+    equal maps give the same list object, which callers must not modify.
+    """
     if not _is_map(value) or not value:
         return []
+    try:
+        items = tuple(value.items())
+        cached = _LABELS.get(items)
+    except TypeError:  # an unhashable value (a malformed manifest)
+        items = cached = None
+    if cached is not None:  # only all-str items are stored, so equal means identical text
+        return cached
     # sorted() is stable and ``key=str`` a C call: same order as sorting items by str(key).
-    return [{"key": str(k), "value": "" if (v := value[k]) is None else str(v)}
-            for k in sorted(value, key=str)]
+    result = [{"key": str(k), "value": "" if (v := value[k]) is None else str(v)}
+              for k in sorted(value, key=str)]
+    if items is not None and all(type(k) is str and type(v) is str for k, v in items):
+        if len(_LABELS) > 50_000:
+            _LABELS.clear()
+        _LABELS[items] = result
+    return result
+
+
+_LABELS: dict[tuple[tuple[str, str], ...], list[dict[str, str]]] = {}
 
 
 def synthetic_uid(*parts: str) -> str:
@@ -133,3 +152,34 @@ def _ips(values: list[Any]) -> list[str]:
         if ip is not None and ip not in out:
             out.append(ip)
     return out
+
+
+DEFAULT_NAMESPACE = "default"
+
+
+def meta(obj: Mapping[str, Any], *, namespaced: bool = True) -> tuple[str, str]:
+    """(namespace, name) of an object; namespace defaults to ``default`` like kubectl."""
+    md = _map(obj.get("metadata"))
+    name = md.get("name")
+    if not isinstance(name, str) or not name:
+        raise ObjectError("object has no metadata.name", "metadata.name")
+    ns = md.get("namespace") if namespaced else ""
+    return (ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE) if namespaced else "", name
+
+
+#: ``owner_kind`` of an ownerReference that names no ``kind`` (some hand-written manifests):
+#: :func:`toolkit.collect.k8s.owners.resolve` infers the kind before the tables are finished.
+KINDLESS = ""
+
+
+def controller_ref(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ownerReference with ``controller: true`` (or the only reference when none says so).
+
+    A reference without ``kind`` still counts (its kind is inferred later, see
+    :data:`KINDLESS`)."""
+    refs = [r for r in _list(_map(obj.get("metadata")).get("ownerReferences"))
+            if _is_map(r) and r.get("name")]
+    for ref in refs:
+        if ref.get("controller"):
+            return ref
+    return refs[0] if len(refs) == 1 else None
