@@ -419,7 +419,6 @@ def _stream_file(path: Path, stats: FileStats, buffer: _Buffer, summary: ImportS
     plan = flow_format.stream(path, ctx)
     if plan is None:
         return False
-    lines = reader.count_lines(path, on_chunk=hashing.absorb)
     label = str(path)
     flows = plan.flows.with_columns(pl.lit(flow_format.name).alias("format"),
                                     pl.lit(label).alias("source_file"),
@@ -427,14 +426,19 @@ def _stream_file(path: Path, stats: FileStats, buffer: _Buffer, summary: ImportS
     buffer.flush()
     buffer.wait()
     mark = buffer.out.mark()
-    per_part = stats.size * buffer.part_rows / max(lines, 1)
-    try:
-        [found] = buffer.out.sink(flows, plan.stats, part_rows=buffer.part_rows,
-                                  on_part=lambda k: hashing.advance_to(int(k * per_part)))
-    except pl.exceptions.PolarsError:  # a record that does not parse: read block by block
-        buffer.out.rollback(mark)
-        hashing.rewind()
-        return False
+    per_part = buffer.part_rows * reader.bytes_per_line(path)
+    # the hash + line count pass runs beside the query (hashlib releases the GIL)
+    with ThreadPoolExecutor(1, thread_name_prefix="kseg-hash") as pool:
+        counting = pool.submit(reader.count_lines, path, on_chunk=hashing.absorb)
+        try:
+            [found] = buffer.out.sink(flows, plan.stats, part_rows=buffer.part_rows,
+                                      on_part=lambda k: hashing.advance_to(int(k * per_part)))
+        except pl.exceptions.PolarsError:  # a record that does not parse: read block by block
+            counting.result()
+            buffer.out.rollback(mark)
+            hashing.rewind()
+            return False
+        lines = counting.result()
     row = found.row(0, named=True)
     clean = (row["bad"] == 0 and row["odd_addresses"] == 0
              and row["records"] == lines - plan.first_record + 1)

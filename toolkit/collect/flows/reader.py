@@ -204,6 +204,13 @@ def iter_blocks(path: Path, *, block_bytes: int = BLOCK_BYTES,
                 return
 
 
+def bytes_per_line(path: Path, sample: int = 1 << 20) -> float:
+    """Average line length of an uncompressed file, from its first ``sample`` bytes."""
+    with open(path, "rb") as fh:
+        head = fh.read(sample)
+    return len(head) / max(1, head.count(b"\n"))
+
+
 def count_lines(path: Path, *, on_chunk: ProgressFn | None = None) -> int:
     """Lines of an uncompressed file (a last line without a newline counts), reading it
     once; every chunk read is handed to ``on_chunk`` (e.g. to hash it on the way)."""
