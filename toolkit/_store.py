@@ -30,6 +30,9 @@ MANIFEST = "manifest.json"
 FLOWS_DIR = "flows"
 LOCK = ".kseg.lock"
 ROW_GROUP_SIZE = 256 * 1024
+#: How every data file is written (flow parts add ``compression_level=1``).
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "statistics": True,
+                                   "row_group_size": ROW_GROUP_SIZE}
 #: Folders (under flows/) where a streaming import writes its parts before adopting them.
 SINK_PREFIX = ".sink-"
 
@@ -75,8 +78,7 @@ def write_parquet(frame: pl.DataFrame | pl.LazyFrame, folder: Path, stem: str, *
     fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}-", suffix=".tmp", dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)
-    options: dict[str, Any] = {"compression": "zstd", "statistics": True,
-                               "row_group_size": ROW_GROUP_SIZE}
+    options: dict[str, Any] = dict(PARQUET_OPTIONS)
     if compression_level is not None:
         options["compression_level"] = compression_level
     try:

@@ -389,7 +389,9 @@ class FlowAppender:
         pass with ``companions`` (queries over the same input, e.g. counts); return the
         companions' results. ``on_part(k)`` is called as part ``k`` (0-based) is opened.
 
-        On any error nothing of this call stays on disk. The parts are published only by
+        The rows are conformed to the schema but not checked row by row (unlike
+        :meth:`write`): the caller counts bad rows in a companion and rolls back. On any
+        error nothing of this call stays on disk. The parts are published only by
         :meth:`commit`; :meth:`rollback` to a :meth:`mark` removes them earlier.
         """
         (self.path / _store.FLOWS_DIR).mkdir(exist_ok=True)
@@ -403,8 +405,7 @@ class FlowAppender:
 
         target = pl.PartitionBy(staging, file_path_provider=name, max_rows_per_file=part_rows)
         query = schema.conform(frame, "flows").sink_parquet(
-            target, compression="zstd", compression_level=1, statistics=True,
-            row_group_size=_store.ROW_GROUP_SIZE, lazy=True)
+            target, **_store.PARQUET_OPTIONS, compression_level=1, lazy=True)
         try:
             results = pl.collect_all([query, *companions], engine="streaming")
             for file in sorted(staging.glob("*.parquet")):

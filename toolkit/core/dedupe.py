@@ -11,8 +11,9 @@ source-side records and destination-side records without a source twin (the send
 outside the logging scope, e.g. the internet) are all kept, so nothing observed only once is
 lost.
 
-Cost: the twin keys are found first (a semi-join, :func:`twin_keys`); they are usually few or
-none (then nothing else is done), and the records are marked with one left join on them.
+Cost: the twin keys are found first (:func:`twin_keys`: semi-joins on a 64-bit hash of the
+key, then on the key itself); they are usually few or none (then nothing else is done), and
+the records are marked with one left join on them.
 
 >>> import polars as pl
 >>> f = pl.LazyFrame({"src_ip": ["a", "a", "c"], "src_port": [1, 1, 1], "dst_ip": ["b"] * 3,
@@ -43,15 +44,22 @@ def _keyed(flows: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def twin_keys(flows: pl.LazyFrame) -> pl.LazyFrame:
-    """The 5-tuples reported by both sides (usually few): the destination-side keys form the
-    hash table the source-side rows probe (a semi-join), so no table of every 5-tuple is
-    built."""
+    """The 5-tuples reported by both sides (usually few).
+
+    Only a 64-bit hash of each destination-side key is held (8 bytes per distinct key
+    instead of the key's text; tens of millions of one-sided records stay well under a
+    GiB); source-side rows whose hash matches are candidates, checked against the real keys
+    in a second semi-join whose table is just those candidates, so a hash collision can
+    never drop a record."""
     key = [*KEY, *_ID_KEY]
     reporter = pl.col("reporter")
     flows = _keyed(flows)
-    dst_keys = flows.filter(reporter == "dst").select(key).unique()
-    return (flows.filter(reporter == "src").select(key)
-            .join(dst_keys, on=key, how="semi", nulls_equal=True).unique())
+    digest = pl.struct(key).hash().alias("_h")
+    dst_hashes = flows.filter(reporter == "dst").select(digest).unique()
+    candidates = (flows.filter(reporter == "src").with_columns(digest)
+                  .join(dst_hashes, on="_h", how="semi").select(key).unique())
+    return (flows.filter(reporter == "dst").select(key)
+            .join(candidates, on=key, how="semi", nulls_equal=True).unique())
 
 
 def dedupe_reporters(flows: pl.LazyFrame, twins: pl.DataFrame | None = None) -> pl.LazyFrame:

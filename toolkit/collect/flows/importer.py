@@ -122,8 +122,6 @@ def canonical_ip(text: str) -> str | None:
         return None
 
 
-
-
 def canonicalise_ips(frame: pl.DataFrame) -> pl.DataFrame:
     """Replace every address column by its canonical form; invalid addresses become null.
 
@@ -153,6 +151,12 @@ def canonicalise_ips(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(out) if out else frame
 
 
+def _provenance(fmt: str, label: str, import_id: str) -> list[pl.Expr]:
+    """The columns every imported row carries: its format, file and import."""
+    return [pl.lit(fmt).alias("format"), pl.lit(label).alias("source_file"),
+            pl.lit(import_id).alias("import_id")]
+
+
 def _finish(parsed: Parsed, fmt: str, label: str, import_id: str
             ) -> tuple[pl.DataFrame, pl.DataFrame]:
     rows = canonicalise_ips(parsed.rows)
@@ -173,8 +177,7 @@ def _finish(parsed: Parsed, fmt: str, label: str, import_id: str
                for c in ("start", "end") if c in rows.columns]
     good, bad = split_bad(rows, checks)
     good = good.drop([c for c in good.columns if c.startswith("_")])
-    good = good.with_columns(pl.lit(fmt).alias("format"), pl.lit(label).alias("source_file"),
-                             pl.lit(import_id).alias("import_id"))
+    good = good.with_columns(_provenance(fmt, label, import_id))
     flows = schema.conform(good, "flows")
     return flows, pl.concat([parsed.rejects, bad])
 
@@ -419,10 +422,7 @@ def _stream_file(path: Path, stats: FileStats, buffer: _Buffer, summary: ImportS
     plan = flow_format.stream(path, ctx)
     if plan is None:
         return False
-    label = str(path)
-    flows = plan.flows.with_columns(pl.lit(flow_format.name).alias("format"),
-                                    pl.lit(label).alias("source_file"),
-                                    pl.lit(summary.import_id).alias("import_id"))
+    flows = plan.flows.with_columns(_provenance(flow_format.name, str(path), summary.import_id))
     buffer.flush()
     buffer.wait()
     mark = buffer.out.mark()
@@ -449,13 +449,9 @@ def _stream_file(path: Path, stats: FileStats, buffer: _Buffer, summary: ImportS
         return False
     stats.records_read += row["records"]
     stats.imported += imported
-    for key, n in row.items():
-        if key.startswith("skipped:") and n:
-            reason = key.removeprefix("skipped:")
-            stats.skipped[reason] = stats.skipped.get(reason, 0) + n
-    lo, hi = row["start"], row["end"]
-    summary.start = lo if summary.start is None else min(summary.start, lo)
-    summary.end = hi if summary.end is None else max(summary.end, hi)
+    _count(stats.skipped, {key.removeprefix("skipped:"): n for key, n in row.items()
+                           if key.startswith("skipped:") and n})
+    _extend_range(summary, row["start"], row["end"])
     hashing.advance_to(stats.size)
     return True
 
@@ -464,12 +460,18 @@ def _account(stats: FileStats, summary: ImportSummary, parsed: Parsed, flows: pl
              rejects: pl.DataFrame) -> None:
     stats.records_read += parsed.read
     stats.imported += flows.height
-    for reason, n in parsed.skipped.items():
-        stats.skipped[reason] = stats.skipped.get(reason, 0) + n
+    _count(stats.skipped, parsed.skipped)
     if rejects.height:
-        for reason, n in rejects.get_column("reason").value_counts().iter_rows():
-            stats.rejected[reason] = stats.rejected.get(reason, 0) + n
+        _count(stats.rejected, dict(rejects.get_column("reason").value_counts().iter_rows()))
     if flows.height:
-        lo, hi = flows.select(pl.col("start").min(), pl.col("end").max()).row(0)
-        summary.start = lo if summary.start is None else min(summary.start, lo)
-        summary.end = hi if summary.end is None else max(summary.end, hi)
+        _extend_range(summary, *flows.select(pl.col("start").min(), pl.col("end").max()).row(0))
+
+
+def _count(into: dict[str, int], counts: dict[str, int]) -> None:
+    for reason, n in counts.items():
+        into[reason] = into.get(reason, 0) + n
+
+
+def _extend_range(summary: ImportSummary, lo: datetime, hi: datetime) -> None:
+    summary.start = lo if summary.start is None else min(summary.start, lo)
+    summary.end = hi if summary.end is None else max(summary.end, hi)
