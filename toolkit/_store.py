@@ -30,9 +30,6 @@ MANIFEST = "manifest.json"
 FLOWS_DIR = "flows"
 LOCK = ".kseg.lock"
 ROW_GROUP_SIZE = 256 * 1024
-#: How every data file is written (flow parts add ``compression_level=1``).
-PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "statistics": True,
-                                   "row_group_size": ROW_GROUP_SIZE}
 #: Folders (under flows/) where a streaming import writes its parts before adopting them.
 SINK_PREFIX = ".sink-"
 
@@ -66,6 +63,11 @@ def fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
+def parquet_options() -> dict[str, Any]:
+    """How every data file is written (flow parts add ``compression_level=1``)."""
+    return {"compression": "zstd", "statistics": True, "row_group_size": ROW_GROUP_SIZE}
+
+
 def write_parquet(frame: pl.DataFrame | pl.LazyFrame, folder: Path, stem: str, *,
                   compression_level: int | None = None) -> dict[str, Any]:
     """Write ``frame`` durably as ``folder/<stem>-<sha12>.parquet``; return its manifest entry.
@@ -78,7 +80,7 @@ def write_parquet(frame: pl.DataFrame | pl.LazyFrame, folder: Path, stem: str, *
     fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}-", suffix=".tmp", dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)
-    options: dict[str, Any] = dict(PARQUET_OPTIONS)
+    options = parquet_options()
     if compression_level is not None:
         options["compression_level"] = compression_level
     try:

@@ -405,7 +405,7 @@ class FlowAppender:
 
         target = pl.PartitionBy(staging, file_path_provider=name, max_rows_per_file=part_rows)
         query = schema.conform(frame, "flows").sink_parquet(
-            target, **_store.PARQUET_OPTIONS, compression_level=1, lazy=True)
+            target, **_store.parquet_options(), compression_level=1, lazy=True)
         try:
             results = pl.collect_all([query, *companions], engine="streaming")
             for file in sorted(staging.glob("*.parquet")):
