@@ -34,9 +34,6 @@ PORT_PROTOCOLS = (6, 17, 132, 136)
 TCP_FLAG_BITS = {"FIN": 1, "SYN": 2, "RST": 4, "PSH": 8, "ACK": 16, "URG": 32, "ECE": 64,
                  "CWR": 128, "NS": 256}
 JSON_BATCH = 50_000
-#: Dotted-quad IPv4 without leading zeros: already canonical, no need to parse it.
-CANONICAL_V4 = (r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
-                r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$")
 
 
 @dataclass
@@ -68,10 +65,11 @@ class StreamPlan:
     ``format``/``source_file``/``import_id``). ``stats``: one row with ``records`` (lines
     read), ``bad`` (rows the careful path would reject), ``skipped:<reason>`` counts,
     ``start``/``end`` (time range) and ``odd_addresses`` (addresses that are not canonical
-    dotted-quad IPv4, :data:`CANONICAL_V4`). The importer keeps the result only when ``bad``
-    and ``odd_addresses`` are 0 and ``records`` equals the file's line count; otherwise it
-    reads the file again block by block (which canonicalises addresses). Every query must
-    stream with flat memory: no ``replace_strict``, no expression-level ``unique``.
+    dotted-quad IPv4, ``toolkit._ipaddr.CANONICAL_V4``). The importer keeps the result only
+    when ``bad`` and ``odd_addresses`` are 0 and ``records`` equals the file's line count;
+    otherwise it reads the file again block by block (which canonicalises addresses). Every
+    query must stream with flat memory: no ``replace_strict``, no expression-level
+    ``unique``.
     """
 
     flows: pl.LazyFrame

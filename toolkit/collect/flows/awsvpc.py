@@ -24,9 +24,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from toolkit._ipaddr import CANONICAL_V4
 from toolkit.collect.flows import reader
 from toolkit.collect.flows._norm import (
-    CANONICAL_V4,
     FlowFormat,
     Parsed,
     ReadContext,

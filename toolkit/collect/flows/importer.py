@@ -26,9 +26,10 @@ from typing import Any, TextIO
 import polars as pl
 
 from toolkit import schema
+from toolkit._ipaddr import CANONICAL_V4
 from toolkit._store import read_manifest, sha256_file
 from toolkit.collect.flows import reader, registry
-from toolkit.collect.flows._norm import CANONICAL_V4, Parsed, ReadContext, split_bad
+from toolkit.collect.flows._norm import Parsed, ReadContext, split_bad
 from toolkit.errors import InputError
 from toolkit.snapshot import FlowAppender, new_import_id
 

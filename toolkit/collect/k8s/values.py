@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from toolkit._ipaddr import CANONICAL_V4
+
 
 class ObjectError(ValueError):
     """An object lacks a field the schema needs or holds an unusable value."""
@@ -23,8 +25,7 @@ class ObjectError(ValueError):
         self.field = field
 
 
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_CANONICAL_V4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
+_CANONICAL_V4 = re.compile(CANONICAL_V4)
 
 
 def canonical_ip(text: Any) -> str | None:
