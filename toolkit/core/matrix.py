@@ -22,12 +22,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from html import escape
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from toolkit._store import FLOWS_DIR
 from toolkit.core.coverage import Coverage
-from toolkit.core.dedupe import dedupe_reporters, twin_keys
+from toolkit.core.dedupe import KEY, dedupe_reporters, twin_keys
 from toolkit.core.endpoints import attribution_table, endpoint_table, ip_table, resolve_ids
 from toolkit.core.inventory import InventoryIndex
 from toolkit.core.orient import rule_names
@@ -132,17 +134,19 @@ def _record_groups(flows: pl.LazyFrame, index: InventoryIndex, spec: MatrixSpec,
             .with_columns(pl.lit(None, pl.String).alias(c) for c in _ID_COLS if c not in ids))
 
 
-def partial_matrix(flows: pl.LazyFrame, index: InventoryIndex, spec: MatrixSpec
-                   ) -> pl.DataFrame:
+def partial_matrix(flows: pl.LazyFrame, index: InventoryIndex, spec: MatrixSpec, *,
+                   twins: pl.DataFrame | None = None) -> pl.DataFrame:
     """Aggregate one flow partition: the spec's keys plus ``orientation``, with the
     measures, identity counts and ``start_min``/``end_max``.
 
     Two stages: records → sums by integer endpoint ids (streaming), then names, filters and
-    levels on that small table.
+    levels on that small table. ``twins``: the dedupe's twin keys when the partition is a
+    slice of a larger input (found over all of it); else they are found in ``flows``.
     """
     flows = window_filter(flows, spec.window)
     if spec.dedupe:
-        flows = dedupe_reporters(flows, twin_keys(flows).collect(engine="streaming"))
+        found = twins if twins is not None else twin_keys(flows).collect(engine="streaming")
+        flows = dedupe_reporters(flows, found)
     ips = ip_table(flows, index).collect(engine="streaming")
     groups = _record_groups(flows, index, spec, ips)
     frame = attach_names(groups.lazy(), endpoint_table(ips, index),
@@ -218,7 +222,49 @@ def flow_matrix(snap: Snapshot, src: str = "namespace", dst: str = "namespace", 
         spec = replace(spec, dedupe=False)  # nothing double-reported: skip the anti-join
     if not _has_identities(snap.flows):
         spec = replace(spec, identities=False)  # nothing stamped: nothing to compare
-    return combine_partials([partial_matrix(snap.flows, index, spec)], spec)
+    slices = flow_slices(snap)
+    if len(slices) <= 1:
+        return combine_partials([partial_matrix(snap.flows, index, spec)], spec)
+    twins = (bucketed_twin_keys(window_filter(snap.flows, spec.window)) if spec.dedupe
+             else None)
+    return combine_partials((partial_matrix(part, index, spec, twins=twins)
+                             for part in slices), spec)
+
+
+#: Flow records aggregated at a time. polars' streaming group-by holds memory that grows
+#: with its input even for a fixed number of groups, so larger snapshots are aggregated in
+#: slices of whole Parquet parts and the partial matrices summed (exact).
+SLICE_ROWS = 8_000_000
+#: Hash buckets of the dedupe's twin-key search over a sliced snapshot (one held at a time).
+TWIN_BUCKETS = 4
+
+
+def flow_slices(snap: Snapshot, rows: int | None = None) -> list[pl.LazyFrame]:
+    """``snap``'s flow parts grouped into scans of at most ``rows`` records (a part larger
+    than that is a slice of its own); empty when the snapshot is not on disk or has fewer.
+    """
+    limit = rows or SLICE_ROWS
+    parts = snap.manifest.get("flows", {}).get("parts", []) if snap.path is not None else []
+    if sum(p["rows"] for p in parts) <= limit:
+        return []
+    groups: list[list[str]] = [[]]
+    filled = 0
+    for part in parts:
+        if groups[-1] and filled + part["rows"] > limit:
+            groups.append([])
+            filled = 0
+        groups[-1].append(str(Path(snap.path) / FLOWS_DIR / part["file"]))
+        filled += part["rows"]
+    return [pl.scan_parquet(files) for files in groups]
+
+
+def bucketed_twin_keys(flows: pl.LazyFrame, buckets: int | None = None) -> pl.DataFrame:
+    """:func:`~toolkit.core.dedupe.twin_keys` found bucket by bucket of the 5-tuple's hash
+    (twins share a bucket), so only one bucket's keys are held at a time."""
+    n = buckets or TWIN_BUCKETS
+    bucket = pl.struct(*KEY).hash() % n
+    found = [twin_keys(flows.filter(bucket == b)).collect(engine="streaming") for b in range(n)]
+    return pl.concat(found)
 
 
 def _label(frame: pl.DataFrame, side: str, keys: list[str]) -> pl.Expr:
