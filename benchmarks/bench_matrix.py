@@ -168,7 +168,9 @@ def _duck(folder: Path):
 def run_duckdb_snapshot(folder: Path) -> dict:
     con = _duck(folder)
     files = str(folder / "snap" / "flows" / "*.parquet")
-    rows = con.execute(_DUCK_SQL.format(source=f"read_parquet('{files}')")).fetchall()
+    # parts may leave out all-null columns: match them by name
+    source = f"read_parquet('{files}', union_by_name=true)"
+    rows = con.execute(_DUCK_SQL.format(source=source)).fetchall()
     return {"rows": len(rows), "bytes": int(sum(r[2] or 0 for r in rows))}
 
 

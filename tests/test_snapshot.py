@@ -285,3 +285,31 @@ def test_written_files_follow_the_umask_not_mkstemp(tmp_path: Path):
         os.umask(old)
     for item in [*path.rglob("*.parquet"), out]:
         assert item.stat().st_mode & 0o777 == 0o644, item
+
+
+def test_flow_parts_leave_out_all_null_columns(tmp_path: Path):
+    path = write_snapshot(make_snapshot(n_flows=2), tmp_path / "s")
+    with FlowAppender(path, fmt="test", import_id="imp1") as out:
+        out.write(_flows(3).with_columns(pl.lit("web-1").alias("src_id_pod")))
+        out.commit({"files": [], "records_read": 3})
+    [part] = [p for p in load_snapshot(path).manifest["flows"]["parts"]
+              if p["import_id"] == "imp1"]
+    stored = pl.read_parquet_schema(path / "flows" / part["file"])
+    assert "src_id_pod" in stored and "dst_id_pod" not in stored and "src_port" not in stored
+    flows = load_snapshot(path, verify=True).flows
+    assert flows.collect_schema() == schema.FLOWS.polars_schema
+    assert flows.select(pl.col("src_id_pod").drop_nulls().len()).collect().item() == 3
+
+
+def test_version_1_snapshots_still_load_and_appending_upgrades_them(tmp_path: Path):
+    path = write_snapshot(make_snapshot(n_flows=2), tmp_path / "s")
+    manifest_path = path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "schema_version": 1}))
+    assert load_snapshot(path).flows.collect().height == 2
+    with FlowAppender(path, fmt="test") as out:
+        out.write(_flows(3))
+        out.commit({"files": [], "records_read": 3})
+    snap = load_snapshot(path)
+    assert snap.manifest["schema_version"] == schema.SCHEMA_VERSION == 2
+    assert snap.flows.collect().height == 5

@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
-from toolkit import _store
+from toolkit import _store, schema
 from toolkit.errors import KsegError, MissingDependencyError
 from toolkit.snapshot import Snapshot
 
@@ -82,7 +82,7 @@ class FlowPartition:
 
     def scan(self) -> pl.LazyFrame:
         """The partition's flow records (the slice is pushed down to the Parquet reader)."""
-        frame = pl.scan_parquet(list(self.files))
+        frame = schema.scan_parquet(self.files, "flows")
         if self.offset is not None:
             frame = frame.slice(self.offset, self.length)
         if self.paired is False:
@@ -173,7 +173,7 @@ def _token() -> str:
 def _count_dst(files: tuple[str, ...]) -> int:
     if not files:
         return 0
-    return pl.scan_parquet(list(files)).filter(pl.col("reporter") == "dst").select(
+    return schema.scan_parquet(files, "flows").filter(pl.col("reporter") == "dst").select(
         pl.len()).collect(engine="streaming").item()
 
 

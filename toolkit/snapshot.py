@@ -162,15 +162,17 @@ def _window_of(flows: pl.LazyFrame) -> tuple[datetime, datetime] | None:
 
 def _check_version(manifest: Mapping[str, Any], path: Path) -> None:
     version = manifest.get("schema_version")
-    if version != schema.SCHEMA_VERSION:
+    if version not in schema.READABLE_VERSIONS:
+        readable = " and ".join(map(str, schema.READABLE_VERSIONS))
         raise SnapshotError(
             f"{path}: snapshot has schema version {version}, this kseg {__version__} reads "
-            f"version {schema.SCHEMA_VERSION}", path=str(path),
+            f"versions {readable}", path=str(path),
             hint="re-create the snapshot with this kseg version (kseg synth / inventory "
                  "import / flows import) or use the kseg version that wrote it")
 
 
-def _scan_checked(file: Path, entry: Mapping[str, Any], table_name: str, verify: bool) -> None:
+def _scan_checked(file: Path, entry: Mapping[str, Any], table_name: str, verify: bool,
+                  partial: bool = False) -> None:
     if not file.exists():
         raise SnapshotError(f"{file}: missing data file of table {table_name!r}", path=str(file),
                             hint="the snapshot is damaged; restore it from a copy or re-create it")
@@ -183,7 +185,8 @@ def _scan_checked(file: Path, entry: Mapping[str, Any], table_name: str, verify:
         raise SnapshotError(f"{file}: unreadable Parquet file ({type(exc).__name__})",
                             path=str(file), hint="restore the snapshot from a copy") from None
     try:
-        schema.check_lazy(pl.LazyFrame(schema=actual), table_name, where=str(file))
+        schema.check_lazy(pl.LazyFrame(schema=actual), table_name, where=str(file),
+                          partial=partial)
     except SchemaError as exc:
         raise SnapshotError(str(exc), path=str(file)) from None
     if verify and _store.sha256_file(file) != entry.get("sha256"):
@@ -213,10 +216,10 @@ def load_snapshot(path: str | Path, *, verify: bool = False) -> Snapshot:
         tables[name] = pl.scan_parquet(file)
     parts = manifest.get("flows", {}).get("parts", [])
     for part in parts:
-        _scan_checked(path / _store.FLOWS_DIR / part["file"], part, "flows", verify)
+        _scan_checked(path / _store.FLOWS_DIR / part["file"], part, "flows", verify,
+                      partial=True)
     files = [str(path / _store.FLOWS_DIR / p["file"]) for p in parts]
-    tables["flows"] = (pl.scan_parquet(files) if files
-                       else schema.table("flows").empty().lazy())
+    tables["flows"] = schema.scan_parquet(files, "flows")
     order = [n for n in (*schema.INVENTORY_TABLES, "flows", *OPTIONAL_TABLES) if n in tables]
     return Snapshot(
         tables=MappingProxyType({n: tables[n] for n in order}),
@@ -267,7 +270,7 @@ def _flow_window(parts: list[Mapping[str, Any]], folder: Path) -> dict[str, str]
     if not parts:
         return None
     files = [str(folder / _store.FLOWS_DIR / p["file"]) for p in parts]
-    window = _window_of(pl.scan_parquet(files))
+    window = _window_of(schema.scan_parquet(files, "flows"))
     return None if window is None else {"start": _iso(window[0]), "end": _iso(window[1])}
 
 
@@ -379,8 +382,8 @@ class FlowAppender:
         schema.check_frame(frame, "flows", where=f"import {self.import_id}")
         stem = f"part-{self.import_id}-{len(self.parts):05d}"
         # zstd level 1: imports are write-bound; files 4% larger, read back as fast
-        entry = _store.write_parquet(frame, self.path / _store.FLOWS_DIR, stem,
-                                     compression_level=1)
+        entry = _store.write_parquet(schema.without_null_columns(frame, "flows"),
+                                     self.path / _store.FLOWS_DIR, stem, compression_level=1)
         self.parts.append({**entry, "import_id": self.import_id})
 
     def sink(self, frame: pl.LazyFrame, *companions: pl.LazyFrame, part_rows: int,
@@ -390,7 +393,8 @@ class FlowAppender:
         companions' results. ``on_part(k)`` is called as part ``k`` (0-based) is opened.
 
         The rows are conformed to the schema but not checked row by row (unlike
-        :meth:`write`): the caller counts bad rows in a companion and rolls back. On any
+        :meth:`write`): the caller counts bad rows in a companion and rolls back. The
+        parts leave out the nullable columns ``frame`` lacks. On any
         error nothing of this call stays on disk. The parts are published only by
         :meth:`commit`; :meth:`rollback` to a :meth:`mark` removes them earlier.
         """
@@ -404,7 +408,7 @@ class FlowAppender:
             return f"{args.index_in_partition:05d}.parquet"
 
         target = pl.PartitionBy(staging, file_path_provider=name, max_rows_per_file=part_rows)
-        query = schema.conform(frame, "flows").sink_parquet(
+        query = schema.conform(frame, "flows", omit_absent=True).sink_parquet(
             target, **_store.parquet_options(), compression_level=1, lazy=True)
         try:
             results = pl.collect_all([query, *companions], engine="streaming")
@@ -440,6 +444,7 @@ class FlowAppender:
         flows = manifest.setdefault("flows", {"rows": 0, "parts": []})
         flows["parts"] = [*flows.get("parts", []), *self.parts]
         flows["rows"] = sum(p["rows"] for p in flows["parts"])
+        manifest["schema_version"] = schema.SCHEMA_VERSION  # its new parts may be partial
         entry = {"id": self.import_id, "format": self.fmt,
                  "imported_at": _iso(datetime.now(UTC)),
                  "rows": sum(p["rows"] for p in self.parts), **dict(record)}

@@ -27,6 +27,7 @@ from typing import Any
 
 import polars as pl
 
+from toolkit import schema
 from toolkit._store import FLOWS_DIR
 from toolkit.core.coverage import Coverage
 from toolkit.core.dedupe import KEY, dedupe_reporters, twin_keys
@@ -255,7 +256,7 @@ def flow_slices(snap: Snapshot, rows: int | None = None) -> list[pl.LazyFrame]:
             filled = 0
         groups[-1].append(str(Path(snap.path) / FLOWS_DIR / part["file"]))
         filled += part["rows"]
-    return [pl.scan_parquet(files) for files in groups]
+    return [schema.scan_parquet(files, "flows") for files in groups]
 
 
 def bucketed_twin_keys(flows: pl.LazyFrame, buckets: int | None = None) -> pl.DataFrame:

@@ -214,9 +214,11 @@ def stream(path: Path, ctx: ReadContext) -> StreamPlan | None:
         pl.col("start").filter(~skip).min(), pl.col("end").filter(~skip).max(),
         pl.sum_horizontal((~pl.col(c).filter(~skip).str.contains(CANONICAL_V4)).sum()
                           for c in _address_columns(has)).alias("odd_addresses"))
-    flows = rows.filter(~skip).with_columns(ports_expr("src_port"),
-                                            ports_expr("dst_port")).select(KEEP)
-    return StreamPlan(flows, stats, first_record=first)
+    flows = rows.filter(~skip).with_columns(ports_expr("src_port"), ports_expr("dst_port"))
+    # a column no field of this format fills is left out of the parts (read back as null)
+    filled = [c for c in KEEP if (c in _address_columns(has) if c.endswith("_xlate_ip")
+                                  else c not in SOURCES or SOURCES[c] & has)]
+    return StreamPlan(flows.select(filled), stats, first_record=first)
 
 
 def _address_columns(has: set[str]) -> list[str]:
@@ -237,6 +239,13 @@ def _checks(has: set[str]) -> list[tuple[pl.Expr, str, pl.Expr]]:
                    "bad-action", pl.col("_action_raw")))
     return checks
 
+
+#: The fields that fill a column (columns not listed are always filled; the xlate
+#: addresses need both addresses of their side, see :func:`_address_columns`).
+SOURCES = {"src_port": {"srcport"}, "dst_port": {"dstport"}, "protocol": {"protocol"},
+           "bytes": {"bytes"}, "packets": {"packets"}, "action": {"action"},
+           "reporter": {"flow-direction"}, "direction": {"flow-direction"},
+           "tcp_flags": {"tcp-flags"}, "observer": {"interface-id", "instance-id"}}
 
 #: The columns a batch hands to the importer.
 KEEP = ["start", "end", "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "bytes",
