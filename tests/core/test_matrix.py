@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from datetime import timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -206,3 +207,56 @@ def test_a_sliced_matrix_equals_the_whole(parted, monkeypatch, src, dst, window)
     assert sliced.coverage == whole.coverage
     undeduped = flow_matrix(parted, src=src, dst=dst, window=window, dedupe=False)
     assert undeduped["flows"].sum() > sliced["flows"].sum()  # there were twins to drop
+
+
+
+def test_slices_are_few_and_even(tmp_path, monkeypatch):
+    """Parts are grouped into as few slices as the limit allows, of about equal size."""
+    from types import SimpleNamespace
+
+    from toolkit.core import matrix
+
+    groups: list[list[str]] = []
+    real = matrix.schema.scan_parquet
+    monkeypatch.setattr(matrix.schema, "scan_parquet",
+                        lambda files, table: groups.append([Path(f).name for f in files])
+                        or real([], table))
+
+    def slices(parts: list[dict], limit: int) -> list[list[str]]:
+        groups.clear()
+        matrix.flow_slices(SimpleNamespace(path=tmp_path, manifest={"flows": {"parts": parts}}),
+                           limit)
+        return list(groups)
+
+    parts = [{"file": f"p{i:02d}.parquet", "rows": 1_000} for i in range(30)]
+    assert slices(parts, 30_000) == []
+    assert [len(g) for g in slices(parts, 12_000)] == [10, 10, 10]  # not 12 + 12 + 6
+    assert [len(g) for g in slices(parts, 8_000)] == [8, 7, 8, 7]
+    assert [f for g in slices(parts, 7_000) for f in g] == [p["file"] for p in parts]
+    big = slices([{"file": "big.parquet", "rows": 50_000}, *parts[:4]], 12_000)
+    assert big == [["big.parquet"], [p["file"] for p in parts[:4]]]
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.integers(1, 5_000), min_size=1, max_size=40),
+       limit=st.integers(1_000, 20_000))
+def test_slices_keep_every_part_once_and_respect_the_limit(tmp_path, monkeypatch, rows, limit):
+    from types import SimpleNamespace
+
+    from toolkit.core import matrix
+
+    groups: list[list[str]] = []
+    real = matrix.schema.scan_parquet
+    monkeypatch.setattr(matrix.schema, "scan_parquet",
+                        lambda files, table: groups.append([Path(f).name for f in files])
+                        or real([], table))
+    parts = [{"file": f"p{i:02d}", "rows": n} for i, n in enumerate(rows)]
+    matrix.flow_slices(SimpleNamespace(path=tmp_path, manifest={"flows": {"parts": parts}}),
+                       limit)
+    if sum(rows) <= limit:
+        assert groups == []
+        return
+    size = {p["file"]: p["rows"] for p in parts}
+    assert [f for g in groups for f in g] == [p["file"] for p in parts]
+    assert all(len(g) == 1 or sum(size[f] for f in g) <= limit for g in groups)

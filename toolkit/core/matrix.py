@@ -232,30 +232,37 @@ def flow_matrix(snap: Snapshot, src: str = "namespace", dst: str = "namespace", 
                              for part in slices), spec)
 
 
-#: Flow records aggregated at a time. polars' streaming group-by holds memory that grows
-#: with its input even for a fixed number of groups, so larger snapshots are aggregated in
-#: slices of whole Parquet parts and the partial matrices summed (exact).
-SLICE_ROWS = 8_000_000
+#: Flow records aggregated at a time, at most. polars' streaming group-by holds memory that
+#: grows with its input even for a fixed number of groups (~820 MiB at 10M records, scale
+#: 36), so larger snapshots are aggregated in slices of whole Parquet parts and the partial
+#: matrices summed (exact).
+SLICE_ROWS = 12_000_000
 #: Hash buckets of the dedupe's twin-key search over a sliced snapshot (one held at a time).
 TWIN_BUCKETS = 4
 
 
 def flow_slices(snap: Snapshot, rows: int | None = None) -> list[pl.LazyFrame]:
-    """``snap``'s flow parts grouped into scans of at most ``rows`` records (a part larger
-    than that is a slice of its own); empty when the snapshot is not on disk or has fewer.
+    """``snap``'s flow parts grouped into as few scans of at most ``rows`` records as
+    possible, of about equal size (a part larger than that is a slice of its own); empty
+    when the snapshot is not on disk or has no more records than that.
     """
     limit = rows or SLICE_ROWS
     parts = snap.manifest.get("flows", {}).get("parts", []) if snap.path is not None else []
-    if sum(p["rows"] for p in parts) <= limit:
+    total = sum(p["rows"] for p in parts)
+    if total <= limit:
         return []
+    # equal shares by position (30M at 12M: 3 x 10M, not 12 + 12 + 6), none over the limit
+    shares = -(-total // limit)
     groups: list[list[str]] = [[]]
-    filled = 0
+    filled = share = start = 0
     for part in parts:
-        if groups[-1] and filled + part["rows"] > limit:
+        wanted = start * shares // total
+        if groups[-1] and (wanted > share or filled + part["rows"] > limit):
             groups.append([])
-            filled = 0
+            filled, share = 0, wanted
         groups[-1].append(str(Path(snap.path) / FLOWS_DIR / part["file"]))
         filled += part["rows"]
+        start += part["rows"]
     return [schema.scan_parquet(files, "flows") for files in groups]
 
 
