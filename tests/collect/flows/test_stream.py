@@ -267,3 +267,24 @@ def test_streamed_v5_parts_keep_the_fields_it_has(tmp_path):
     flows = load_snapshot(snap).flows.collect()
     assert flows["src_ip"][0] == "10.9.0.1" and flows["src_xlate_ip"][0] == "10.0.0.1"
     assert flows["reporter"].unique().to_list() == ["src"]
+
+
+@pytest.mark.parametrize("dictionary", [True, False])
+def test_odd_address_check_reads_every_row_group(tmp_path, dictionary):
+    import pyarrow.parquet as pq
+
+    from toolkit.collect.flows.importer import _odd_addresses
+
+    clean = [f"10.0.{i // 250}.{i % 250}" for i in range(5000)]
+    for odd, expected in (("10.0.0.1", False), ("10.00.0.1", True), ("fd00::1", True),
+                          ("10.0.0.256", True)):
+        table = pl.DataFrame({"src_ip": clean, "dst_ip": [*clean[:-1], odd],
+                              "bytes": range(5000)}).to_arrow()
+        path = tmp_path / f"{dictionary}-{odd}.parquet"
+        pq.write_table(table, path, row_group_size=1000, use_dictionary=dictionary)
+        assert pq.ParquetFile(path).num_row_groups == 5
+        assert _odd_addresses([path], ["src_ip", "dst_ip", "src_xlate_ip"]) is expected, odd
+    nulls = tmp_path / "nulls.parquet"
+    pl.DataFrame({"src_ip": clean, "dst_ip": [None] * 5000},
+                 schema={"src_ip": pl.String, "dst_ip": pl.String}).write_parquet(nulls)
+    assert _odd_addresses([nulls], ["src_ip", "dst_ip"]) is False

@@ -63,19 +63,21 @@ class StreamPlan:
 
     ``flows``: the rows to import (flows columns plus ``source_record``; the importer adds
     ``format``/``source_file``/``import_id``). ``stats``: one row with ``records`` (lines
-    read), ``bad`` (rows the careful path would reject), ``skipped:<reason>`` counts,
-    ``start``/``end`` (time range) and ``odd_addresses`` (addresses that are not canonical
-    dotted-quad IPv4, ``toolkit._ipaddr.CANONICAL_V4``). The importer keeps the result only
-    when ``bad`` and ``odd_addresses`` are 0 and ``records`` equals the file's line count;
-    otherwise it reads the file again block by block (which canonicalises addresses). Every
-    query must stream with flat memory: no ``replace_strict``, no expression-level
-    ``unique``.
+    read), ``bad`` (rows the careful path would reject), ``skipped:<reason>`` counts and
+    ``start``/``end`` (time range). The importer keeps the result only when ``bad`` is 0,
+    ``records`` equals the file's line count and every value of the ``address_columns`` in
+    the written parts is a canonical dotted-quad IPv4 (``toolkit._ipaddr.CANONICAL_V4``,
+    checked on the parts' dictionaries, not row by row); otherwise it reads the file again
+    block by block (which canonicalises addresses). Every query must stream with flat
+    memory: no ``replace_strict``, no expression-level ``unique``.
     """
 
     flows: pl.LazyFrame
     stats: pl.LazyFrame
     #: Line number of the first record (2 after a header line).
     first_record: int = 1
+    #: Flow columns holding addresses as the file wrote them.
+    address_columns: tuple[str, ...] = ("src_ip", "dst_ip")
 
 
 @dataclass(frozen=True)

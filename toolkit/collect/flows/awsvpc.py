@@ -24,7 +24,6 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from toolkit._ipaddr import CANONICAL_V4
 from toolkit.collect.flows import reader
 from toolkit.collect.flows._norm import (
     FlowFormat,
@@ -211,14 +210,13 @@ def stream(path: Path, ctx: ReadContext) -> StreamPlan | None:
     stats = rows.select(
         pl.len().alias("records"), bad.filter(~skip).sum().alias("bad"),
         *[(status == reason).sum().alias(f"skipped:{reason}") for reason in SKIP_STATUS],
-        pl.col("start").filter(~skip).min(), pl.col("end").filter(~skip).max(),
-        pl.sum_horizontal((~pl.col(c).filter(~skip).str.contains(CANONICAL_V4)).sum()
-                          for c in _address_columns(has)).alias("odd_addresses"))
+        pl.col("start").filter(~skip).min(), pl.col("end").filter(~skip).max())
     flows = rows.filter(~skip).with_columns(ports_expr("src_port"), ports_expr("dst_port"))
     # a column no field of this format fills is left out of the parts (read back as null)
     filled = [c for c in KEEP if (c in _address_columns(has) if c.endswith("_xlate_ip")
                                   else c not in SOURCES or SOURCES[c] & has)]
-    return StreamPlan(flows.select(filled), stats, first_record=first)
+    return StreamPlan(flows.select(filled), stats, first_record=first,
+                      address_columns=tuple(_address_columns(has)))
 
 
 def _address_columns(has: set[str]) -> list[str]:
