@@ -11,12 +11,16 @@ and EndpointSlices. Measured in fresh child processes, so peak RSS is per run:
 - raw:      the same, reading the continue token with ``json.loads`` of each page (the
             baseline of the issue's goal, kept as earlier rounds measured it);
 - raw+json: the same, keeping every parsed page;
-- kseg:     ``toolkit.collect.k8s.live.collect_result`` (kubernetes client, normalise, tables).
+- kseg:     ``toolkit.collect.k8s.live.collect_result`` (kubernetes client, normalise, tables);
+- tables:   "the tables themselves": a fresh child (same imports and warm-up) reads the
+            finished snapshot's inventory Parquet files (written once by the first kseg run,
+            after its measurement) into polars frames. Its peak RSS growth is what merely
+            holding the result costs, the reference of the issue's memory goal.
 
 Each mode runs ``--repeat`` times (interleaved) and the medians are printed: wall time, the
-kseg/raw ratios, peak RSS growth over the child's baseline, the size
-of the resulting tables, and CPU seconds of the client process (robust on a loaded machine:
-the raw fetch mostly waits for the server while kseg computes).
+kseg/raw ratios, peak RSS growth over the child's baseline (kseg, and tables), kseg/tables,
+the polars ``estimated_size`` of the resulting tables, and CPU seconds of the client process
+(robust on a loaded machine: the raw fetch mostly waits for the server while kseg computes).
 """
 
 from __future__ import annotations
@@ -86,7 +90,9 @@ def raw_fetch(url: str, parse: bool, scan: bool = False) -> int:
     return total
 
 
-def kseg_collect(url: str) -> int:
+def kseg_collect(url: str, keep: str | None = None) -> tuple[int, int]:
+    """Collect; returns (pods, estimated size of the tables). ``keep``: write the snapshot
+    there (after the measurement) for the ``tables`` mode."""
     from toolkit.collect.k8s.live import collect_result
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,7 +102,17 @@ def kseg_collect(url: str) -> int:
     return snap.pods.select("uid").collect().height, sizes
 
 
-def _child(mode: str, url: str, out: mp.Queue) -> None:
+def tables_only(path: str) -> int:
+    """"The tables themselves": read a finished snapshot's inventory Parquet files into
+    polars frames (what holding the result costs); returns the pods count."""
+    from toolkit.snapshot import load_snapshot
+
+    snap = load_snapshot(path)
+    frames = {n: snap.table(n).collect() for n in snap.tables if n != "flows"}
+    return frames["pods"].height
+
+
+def _child(mode: str, url: str, out: mp.Queue, keep: str | None = None) -> None:
     # Same warm-up for every mode: import polars, pyarrow and the collector and build one
     # tiny frame, so one-off import costs (seconds on a loaded box) are not timed.
     from toolkit.collect.k8s import capture, live  # noqa: F401
@@ -108,17 +124,29 @@ def _child(mode: str, url: str, out: mp.Queue) -> None:
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start, cpu = time.perf_counter(), time.process_time()
-    result = kseg_collect(url) if mode == "kseg" else raw_fetch(url, mode == "raw+json",
-                                                                 scan=mode == "bytes")
+    if mode == "kseg":
+        result = kseg_collect(url)
+    elif mode == "tables":  # url: the snapshot the first kseg run wrote
+        result = (tables_only(url), 0)
+    else:
+        result = raw_fetch(url, mode == "raw+json", scan=mode == "bytes")
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if mode == "kseg" and keep:
+        from toolkit.collect.k8s.live import collect_result
+        from toolkit.snapshot import write_snapshot
+
+        with tempfile.TemporaryDirectory() as tmp:
+            config = fakeapi.write_kubeconfig(Path(tmp), url)
+            write_snapshot(collect_result(kubeconfig=str(config), page_size=PAGE)[0], keep)
     out.put((elapsed, (peak - base) / 1024, result, cpu))  # ru_maxrss is in KiB on Linux
 
 
-def measure(mode: str, url: str) -> tuple[float, float, object, float]:
+def measure(mode: str, url: str, keep: str | None = None
+            ) -> tuple[float, float, object, float]:
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(mode, url, out))
+    proc = ctx.Process(target=_child, args=(mode, url, out, keep))
     proc.start()
     result = out.get(timeout=900)
     proc.join()
@@ -138,10 +166,17 @@ def run_size(pods: int, repeat: int = 1) -> dict[str, tuple[float, float, object
     try:
         url = ready.get(timeout=600)
         raw_fetch(url, parse=False)  # warm-up: the server serialises and caches every page
-        runs: dict[str, list] = {"bytes": [], "raw": [], "raw+json": [], "kseg": []}
-        for _ in range(repeat):
-            for mode, got in runs.items():
-                got.append(measure(mode, url))
+        runs: dict[str, list] = {"bytes": [], "raw": [], "raw+json": [], "kseg": [],
+                                 "tables": []}
+        with tempfile.TemporaryDirectory() as tmp:
+            snapshot = str(Path(tmp) / "snapshot")
+            for i in range(repeat):
+                for mode, got in runs.items():
+                    if mode == "tables":
+                        got.append(measure(mode, snapshot))
+                    else:
+                        got.append(measure(mode, url, snapshot if mode == "kseg" and i == 0
+                                           else None))
         return {mode: (_median([r[0] for r in got]), _median([r[1] for r in got]), got[0][2],
                        _median([r[3] for r in got])) for mode, got in runs.items()}
     finally:
@@ -159,14 +194,17 @@ def main() -> None:
     sizes = [3000, 6000] if args.quick else [int(s) for s in args.sizes.split(",")]
     print(f"{'pods':>7} {'MB':>7} {'bytes s':>7} {'raw s':>7} {'raw+json s':>10} {'kseg s':>7} "
           f"{'kseg/raw':>8} {'kseg/raw+json':>13} {'kseg/bytes':>10} {'raw RSS MB':>10} "
-          f"{'kseg RSS MB':>11} {'tables MB':>9} {'raw+json cpu':>12} {'kseg cpu':>8}")
+          f"{'kseg RSS MB':>11} {'tables RSS MB':>13} {'kseg/tables':>11} {'tables MB':>9} "
+          f"{'raw+json cpu':>12} {'kseg cpu':>8}")
     for pods in sizes:
         res = run_size(pods, args.repeat)
         raw, parsed, kseg, plain = res["raw"], res["raw+json"], res["kseg"], res["bytes"]
+        held = res["tables"]
         assert kseg[2][0] == pods, f"kseg collected {kseg[2][0]} pods, expected {pods}"
         print(f"{pods:>7,} {raw[2] / 1e6:>7.1f} {plain[0]:>7.2f} {raw[0]:>7.2f} {parsed[0]:>10.2f} "
               f"{kseg[0]:>7.2f} {kseg[0] / raw[0]:>8.2f} {kseg[0] / parsed[0]:>13.2f} "
               f"{kseg[0] / plain[0]:>10.2f} {parsed[1]:>10.0f} {kseg[1]:>11.0f} "
+              f"{held[1]:>13.0f} {kseg[1] / held[1]:>11.2f} "
               f"{kseg[2][1] / 2**20:>9.1f} {parsed[3]:>12.2f} {kseg[3]:>8.2f}", flush=True)
 
 

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import fakeapi
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
+from toolkit import schema
 from toolkit.collect.k8s import merge, normalise_objects
 from toolkit.collect.k8s.capture import Capture
 from toolkit.snapshot import load_snapshot, write_snapshot
@@ -112,3 +116,45 @@ def test_close_reused_ips_closes_only_when_an_ip_is_reused() -> None:
                                 pod("p2", "10.0.0.1", "2024-05-01T11:00:00Z")]).pods.collect()
     closed = merge.close_reused_ips(reused).sort("name")
     assert closed["valid_to"].to_list() == [datetime(2024, 5, 1, 11, tzinfo=UTC), None]
+
+
+def _close_reused_ips_reference(pods: pl.DataFrame) -> pl.DataFrame:
+    """The earlier implementation (copies every column): the narrow one must agree."""
+    order = pods.with_row_index("_row")
+    shared = (pl.col("ip").is_not_null() & ~pl.col("host_network") & ~pl.col("planned")
+              & pl.col("valid_from").is_not_null())
+    candidates = order.filter(shared).sort("ip", "valid_from", "_row")
+    fixed = candidates.with_columns(_next=pl.col("valid_from").shift(-1).over("ip"),
+                                    _next_uid=pl.col("uid").shift(-1).over("ip")).with_columns(
+        valid_to=pl.when(pl.col("_next").is_not_null() & (pl.col("_next_uid") != pl.col("uid"))
+                         & (pl.col("_next") > pl.col("valid_from"))
+                         & (pl.col("valid_to").is_null() | (pl.col("valid_to") > pl.col("_next"))))
+        .then(pl.col("_next")).otherwise(pl.col("valid_to"))).select("_row", "valid_to")
+    return (order.join(fixed, on="_row", how="left", suffix="_fixed", maintain_order="left")
+            .with_columns(valid_to=pl.coalesce("valid_to_fixed", "valid_to"))
+            .drop("_row", "valid_to_fixed"))
+
+
+_HOUR = st.one_of(st.none(), st.integers(0, 5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["u1", "u2", "u3"]),
+                          st.sampled_from([None, "10.0.0.1", "10.0.0.2"]),
+                          st.booleans(), st.booleans(), _HOUR, _HOUR), max_size=8))
+def test_close_reused_ips_agrees_with_the_full_copy_version(rows: list[tuple]) -> None:
+    def at(hour: int | None) -> datetime | None:
+        return None if hour is None else datetime(2024, 5, 1, hour, tzinfo=UTC)
+
+    pods = schema.conform(pl.DataFrame(
+        {"namespace": ["a"] * len(rows), "name": [f"p{i}" for i in range(len(rows))],
+         "uid": [r[0] for r in rows], "ip": [r[1] for r in rows],
+         "host_network": [r[2] for r in rows], "planned": [r[3] for r in rows],
+         "valid_from": [at(r[4]) for r in rows], "valid_to": [at(r[5]) for r in rows],
+         "labels": [[]] * len(rows), "workload_kind": ["Pod"] * len(rows),
+         "workload_name": ["w"] * len(rows), "container_ports": [[]] * len(rows),
+         "images": [[]] * len(rows)},
+        schema_overrides={"valid_from": schema.TIME, "valid_to": schema.TIME, "ip": pl.String,
+                          **{c: schema.PODS.polars_schema[c]
+                             for c in ("labels", "container_ports", "images")}}), "pods")
+    assert_frame_equal(merge.close_reused_ips(pods), _close_reused_ips_reference(pods))

@@ -70,3 +70,16 @@ def test_labels_sort_by_key_text_keeping_ties_in_order() -> None:
         {"key": "1", "value": ""}, {"key": "10", "value": "y"}, {"key": "2", "value": "x"}]
     assert nm.labels({1: "int", "1": "str"}) == [
         {"key": "1", "value": "int"}, {"key": "1", "value": "str"}]
+
+
+def test_label_cache_stays_bounded_and_still_shares_equal_maps() -> None:
+    from toolkit.collect.k8s import values
+
+    first = values.labels({"app": "web", "pod-template-hash": "abc"})
+    assert values.labels({"app": "web", "pod-template-hash": "abc"}) is first
+    for i in range(3 * values.LABELS_CACHED):
+        assert values.labels({"app": f"a{i}"}) == [{"key": "app", "value": f"a{i}"}]
+        assert len(values._LABELS) <= values.LABELS_CACHED
+    again = values.labels({"app": "web", "pod-template-hash": "abc"})
+    assert again == first  # evicted by now, rebuilt equal
+    assert values.labels({"app": "web", "pod-template-hash": "abc"}) is again

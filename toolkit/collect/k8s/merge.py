@@ -40,9 +40,12 @@ _TIME = schema.TIME
 
 
 def close_reused_ips(pods: pl.DataFrame) -> pl.DataFrame:
-    """End an IP interval where the next pod (another uid) starts holding the same IP."""
-    order = pods.with_row_index("_row")
-    shared = (pl.col("ip").is_not_null() & ~pl.col("host_network") & ~pl.col("planned")
+    """End an IP interval where the next pod (another uid) starts holding the same IP.
+
+    Works on the few columns it needs and replaces ``valid_to`` only: no copy of the table.
+    """
+    order = pods.select("ip", "uid", "valid_from", "valid_to").with_row_index("_row")
+    shared = (pl.col("ip").is_not_null() & ~pods["host_network"] & ~pods["planned"]
               & pl.col("valid_from").is_not_null())
     candidates = order.filter(shared)
     if candidates["ip"].n_unique() == candidates.height:
@@ -55,9 +58,9 @@ def close_reused_ips(pods: pl.DataFrame) -> pl.DataFrame:
                          & (pl.col("_next") > pl.col("valid_from"))
                          & (pl.col("valid_to").is_null() | (pl.col("valid_to") > pl.col("_next"))))
         .then(pl.col("_next")).otherwise(pl.col("valid_to"))).select("_row", "valid_to")
-    return (order.join(fixed, on="_row", how="left", suffix="_fixed", maintain_order="left")
-            .with_columns(valid_to=pl.coalesce("valid_to_fixed", "valid_to"))
-            .drop("_row", "valid_to_fixed"))
+    valid_to = (order.join(fixed, on="_row", how="left", suffix="_fixed", maintain_order="left")
+                .select(pl.coalesce("valid_to_fixed", "valid_to").alias("valid_to")))
+    return pods.with_columns(valid_to.to_series())
 
 
 def _in_scope(frame: pl.DataFrame, table: str, scope: set[tuple[str, str]]) -> pl.Expr:
