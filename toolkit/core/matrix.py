@@ -226,19 +226,22 @@ def flow_matrix(snap: Snapshot, src: str = "namespace", dst: str = "namespace", 
     slices = flow_slices(snap)
     if len(slices) <= 1:
         return combine_partials([partial_matrix(snap.flows, index, spec)], spec)
-    twins = (bucketed_twin_keys(window_filter(snap.flows, spec.window)) if spec.dedupe
+    records = sum(p["rows"] for p in snap.manifest["flows"]["parts"])
+    twins = (bucketed_twin_keys(window_filter(snap.flows, spec.window),
+                                TWIN_BUCKETS or -(-records // SLICE_ROWS)) if spec.dedupe
              else None)
     return combine_partials((partial_matrix(part, index, spec, twins=twins)
                              for part in slices), spec)
 
 
 #: Flow records aggregated at a time, at most. polars' streaming group-by holds memory that
-#: grows with its input even for a fixed number of groups (~820 MiB at 10M records, scale
+#: grows with its input even for a fixed number of groups (~920 MiB at 10M records, scale
 #: 36), so larger snapshots are aggregated in slices of whole Parquet parts and the partial
 #: matrices summed (exact).
-SLICE_ROWS = 12_000_000
-#: Hash buckets of the dedupe's twin-key search over a sliced snapshot (one held at a time).
-TWIN_BUCKETS = 4
+SLICE_ROWS = 8_000_000
+#: Hash buckets of the dedupe's twin-key search over a sliced snapshot (one held at a time);
+#: None: one per SLICE_ROWS records (10M records: 2, 30M: 4).
+TWIN_BUCKETS: int | None = None
 
 
 def flow_slices(snap: Snapshot, rows: int | None = None) -> list[pl.LazyFrame]:
@@ -269,7 +272,7 @@ def flow_slices(snap: Snapshot, rows: int | None = None) -> list[pl.LazyFrame]:
 def bucketed_twin_keys(flows: pl.LazyFrame, buckets: int | None = None) -> pl.DataFrame:
     """:func:`~toolkit.core.dedupe.twin_keys` found bucket by bucket of the 5-tuple's hash
     (twins share a bucket), so only one bucket's keys are held at a time."""
-    n = buckets or TWIN_BUCKETS
+    n = buckets or TWIN_BUCKETS or 4
     bucket = pl.struct(*KEY).hash() % n
     found = [twin_keys(flows.filter(bucket == b)).collect(engine="streaming") for b in range(n)]
     return pl.concat(found)

@@ -62,11 +62,12 @@ class StreamPlan:
     """A whole clean file as two lazy queries over one scan, run in a single streaming pass.
 
     ``flows``: the rows to import (flows columns plus ``source_record``; the importer adds
-    ``format``/``source_file``/``import_id``). ``stats``: one row with ``records`` (lines
-    read), ``bad`` (rows the careful path would reject), ``skipped:<reason>`` counts and
-    ``start``/``end`` (time range). The importer keeps the result only when ``bad`` is 0,
-    ``records`` equals the file's line count and every value of the ``address_columns`` in
-    the written parts is a canonical dotted-quad IPv4 (``toolkit._ipaddr.CANONICAL_V4``,
+    ``format``/``source_file``/``import_id``), where a row the careful path would reject has
+    a null ``start``. ``stats``: one row with ``records`` (lines read),
+    ``skipped:<reason>`` counts and ``start``/``end`` (time range). The importer keeps the
+    result only when no written ``start`` is null, ``records`` equals the file's line count
+    and every value of the ``address_columns`` in the written parts is a canonical
+    dotted-quad IPv4 (``toolkit._ipaddr.CANONICAL_V4``,
     checked on the parts' dictionaries, not row by row); otherwise it reads the file again
     block by block (which canonicalises addresses). Every query must stream with flat
     memory: no ``replace_strict``, no expression-level ``unique``.

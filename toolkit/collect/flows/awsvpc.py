@@ -24,6 +24,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from toolkit import schema
 from toolkit.collect.flows import reader
 from toolkit.collect.flows._norm import (
     FlowFormat,
@@ -198,20 +199,28 @@ def stream(path: Path, ctx: ReadContext) -> StreamPlan | None:
                        schema={**types, last: pl.String, "_extra": pl.String})
     text = pl.col("_last")
     value = pl.when(text != "-").then(text)
-    rows = scan.with_columns(pl.col("source_record").cast(pl.Int64),
-                             pl.col(last).alias("_last")).with_columns(
-        value.cast(types[last], strict=False).alias(last)).with_columns(_columns(has, ctx))
+    typed = scan.with_columns(pl.col("source_record").cast(pl.Int64),
+                              pl.col(last).alias("_last")).with_columns(
+        value.cast(types[last], strict=False).alias(last))
+    rows = typed.with_columns(_columns(has, ctx))
     status = pl.col("log-status") if "log-status" in has else pl.lit(None, pl.String)
     skip = status.is_in(SKIP_STATUS).fill_null(False)
     bad = pl.any_horizontal([check.fill_null(False) for check, _, _ in _checks(has)]
                             + [pl.col(c).is_null() for c in ("src_ip", "dst_ip", "start", "end")]
                             + [text.is_null(), value.is_not_null() & pl.col(last).is_null(),
                                pl.col("_extra").is_not_null()])
-    stats = rows.select(
-        pl.len().alias("records"), bad.filter(~skip).sum().alias("bad"),
-        *[(status == reason).sum().alias(f"skipped:{reason}") for reason in SKIP_STATUS],
-        pl.col("start").filter(~skip).min(), pl.col("end").filter(~skip).max())
-    flows = rows.filter(~skip).with_columns(ports_expr("src_port"), ports_expr("dst_port"))
+    # A bad row is written with a null start (a required column): the importer sees it in
+    # the parts' null counts and falls back. Counting bad rows in the companion instead
+    # would map every row a second time (the two queries share the scan, not the mapping).
+    flows = rows.filter(~skip).with_columns(ports_expr("src_port"), ports_expr("dst_port"),
+                                            pl.when(~bad).then(pl.col("start")).alias("start"))
+    times = ([epoch_to_time(pl.col(c).filter(~skip).min() if c == "start" else
+                            pl.col(c).filter(~skip).max(), "s").alias(c) for c in ("start", "end")]
+             if {"start", "end"} <= has else
+             [pl.lit(ctx.assume_time).cast(schema.TIME).alias(c) for c in ("start", "end")])
+    stats = typed.select(
+        pl.len().alias("records"),
+        *[(status == reason).sum().alias(f"skipped:{reason}") for reason in SKIP_STATUS], *times)
     # a column no field of this format fills is left out of the parts (read back as null)
     filled = [c for c in KEEP if (c in _address_columns(has) if c.endswith("_xlate_ip")
                                   else c not in SOURCES or SOURCES[c] & has)]

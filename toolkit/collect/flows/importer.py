@@ -443,8 +443,8 @@ def _stream_file(path: Path, stats: FileStats, buffer: _Buffer, summary: ImportS
         lines = counting.result()
     row = found.row(0, named=True)
     written = [buffer.out.path / FLOWS_DIR / p["file"] for p in buffer.out.parts[mark:]]
-    clean = (row["bad"] == 0 and row["records"] == lines - plan.first_record + 1
-             and not _odd_addresses(written, plan.address_columns))
+    clean = (row["records"] == lines - plan.first_record + 1
+             and not _nulls(written, "start") and not _odd_addresses(written, plan.address_columns))
     imported = sum(p["rows"] for p in buffer.out.parts[mark:])
     if not clean or imported == 0:
         buffer.out.rollback(mark)
@@ -457,6 +457,22 @@ def _stream_file(path: Path, stats: FileStats, buffer: _Buffer, summary: ImportS
     _extend_range(summary, row["start"], row["end"])
     hashing.advance_to(stats.size)
     return True
+
+
+def _nulls(files: list[Path], column: str) -> bool:
+    """Whether ``column`` holds a null in any of the Parquet ``files`` (from their footers'
+    statistics; a row group without them is read)."""
+    for file in files:
+        footer = pq.read_metadata(file)
+        index = footer.schema.names.index(column)
+        for group in range(footer.num_row_groups):
+            stats = footer.row_group(group).column(index).statistics
+            if stats is not None and stats.has_null_count:
+                if stats.null_count:
+                    return True
+            elif pl.read_parquet(file, columns=[column]).get_column(column).has_nulls():
+                return True
+    return False
 
 
 def _odd_addresses(files: list[Path], columns: Iterable[str]) -> bool:
