@@ -254,7 +254,7 @@ def flow_slices(snap: Snapshot, rows: int | None = None) -> list[pl.LazyFrame]:
     total = sum(p["rows"] for p in parts)
     if total <= limit:
         return []
-    # equal shares by position (30M at 12M: 3 x 10M, not 12 + 12 + 6), none over the limit
+    # equal shares by position (30M at 8M: 4 x 7.5M, not 8 + 8 + 8 + 6), none over the limit
     shares = -(-total // limit)
     groups: list[list[str]] = [[]]
     filled = share = start = 0

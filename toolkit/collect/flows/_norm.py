@@ -67,10 +67,10 @@ class StreamPlan:
     ``skipped:<reason>`` counts and ``start``/``end`` (time range). The importer keeps the
     result only when no written ``start`` is null, ``records`` equals the file's line count
     and every value of the ``address_columns`` in the written parts is a canonical
-    dotted-quad IPv4 (``toolkit._ipaddr.CANONICAL_V4``,
-    checked on the parts' dictionaries, not row by row); otherwise it reads the file again
-    block by block (which canonicalises addresses). Every query must stream with flat
-    memory: no ``replace_strict``, no expression-level ``unique``.
+    dotted-quad IPv4 (``toolkit._ipaddr.CANONICAL_V4``, checked on the parts' dictionaries,
+    not row by row); otherwise it reads the file again block by block (which canonicalises
+    addresses). Every query must stream with flat memory: no ``replace_strict``, no
+    expression-level ``unique``.
     """
 
     flows: pl.LazyFrame
