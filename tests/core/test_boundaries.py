@@ -163,3 +163,26 @@ def test_no_traffic_is_a_clear_error() -> None:
         propose_boundaries(Snapshot.from_frames())
     with pytest.raises(KsegError, match="at least one snapshot"):
         propose_boundaries([])
+
+
+def test_stamped_workloads_without_a_kind(bundled_data, realdata, tmp_path) -> None:
+    """Hubble stamps pods the inventory does not know, with a workload name but no kind:
+    boundaries and the report must place them, not fail comparing None with text."""
+    import shutil
+
+    from toolkit.collect.flows import import_flows
+    from toolkit.snapshot import load_snapshot
+    from toolkit.viz.report import write_report
+
+    snap_dir = tmp_path / "s"
+    shutil.copytree(bundled_data / "demo-day1", snap_dir)
+    import_flows([realdata / "hubble"], snap_dir, "hubble")
+    snap = load_snapshot(snap_dir)
+    result = propose_boundaries(snap)
+    members = result.membership("louvain@1")
+    kindless = members.filter(pl.col("workload_kind").is_null())
+    assert kindless.height > 0 and set(kindless["namespace"]) >= {"bookinfo"}
+    assert members.height == members.unique(["namespace", "workload_kind", "workload"]).height
+    assert propose_boundaries(snap).membership("louvain@1").equals(members)  # deterministic
+    out = write_report(snap, tmp_path / "r.html")
+    assert "bookinfo" in out.read_text()

@@ -25,6 +25,7 @@ from toolkit.core import boundaries_score as bs
 from toolkit.errors import KsegError
 
 Workload = tuple[str, str, str]
+_order = bs.workload_order
 
 #: Columns of the edge table (one row per distinct client endpoint, server endpoint, port and
 #: protocol). ``*_kind`` is ``pod`` for a pod with a workload; for any other endpoint it is the
@@ -119,9 +120,10 @@ def _degree(wedges: pl.DataFrame, me: str, other: str) -> pl.DataFrame:
 def _exclude(wedges: pl.DataFrame, side: str, workloads: set[Workload]) -> pl.DataFrame:
     if not workloads:
         return wedges
-    drop = pl.DataFrame(sorted(workloads), schema=[f"{side}_namespace", f"{side}_workload_kind",
-                                                   f"{side}_workload"], orient="row")
-    return wedges.join(drop, on=drop.columns, how="anti")
+    names = [f"{side}_namespace", f"{side}_workload_kind", f"{side}_workload"]
+    drop = pl.DataFrame(sorted(workloads, key=_order), schema={n: pl.String for n in names},
+                        orient="row")
+    return wedges.join(drop, on=drop.columns, how="anti", nulls_equal=True)
 
 
 def shared_services(wedges: pl.DataFrame, inventory: pl.DataFrame | None = None, *,
@@ -147,7 +149,7 @@ def shared_services(wedges: pl.DataFrame, inventory: pl.DataFrame | None = None,
               _degree(_exclude(wedges, "src", clients), "dst", "src").iter_rows()}
     servers = {w for w, ns in served.items() if len(ns) >= min_namespaces}
     rows = []
-    for wl in sorted(clients | servers | set(roles)):
+    for wl in sorted(clients | servers | set(roles), key=_order):
         reasons = []
         if wl in roles:
             reasons.append(f"known role {roles[wl]}")
@@ -169,7 +171,7 @@ def communities(wedges: pl.DataFrame, nodes: Iterable[Workload], *, weight: str,
                 resolution: float, seed: int = 0) -> dict[Workload, str]:
     """Seeded Louvain communities of the undirected workload graph (``c01`` = largest)."""
     graph = nx.Graph()
-    graph.add_nodes_from(sorted(set(nodes)))
+    graph.add_nodes_from(sorted(set(nodes), key=_order))
     pairs = (wedges.group_by("src_namespace", "src_workload_kind", "src_workload",
                              "dst_namespace", "dst_workload_kind", "dst_workload")
              .agg(pl.col(weight).sum()).sort(pl.all()))
@@ -180,7 +182,8 @@ def communities(wedges: pl.DataFrame, nodes: Iterable[Workload], *, weight: str,
             graph.add_edge(a, b, weight=prev + w)
     found = nx.community.louvain_communities(graph, weight="weight", resolution=resolution,
                                              seed=seed)
-    ordered = sorted((sorted(c) for c in found), key=lambda c: (-len(c), c[0]))
+    ordered = sorted((sorted(c, key=_order) for c in found),
+                     key=lambda c: (-len(c), _order(c[0])))
     return {wl: f"c{i + 1:02d}" for i, members in enumerate(ordered) for wl in members}
 
 
@@ -208,7 +211,7 @@ def _nodes(wedges: pl.DataFrame, inventory: pl.DataFrame) -> list[Workload]:
     for side in ("src", "dst"):
         found |= set(wedges.select(f"{side}_namespace", f"{side}_workload_kind",
                                    f"{side}_workload").iter_rows())
-    return sorted(found)
+    return sorted(found, key=_order)
 
 
 @dataclass

@@ -22,6 +22,12 @@ Workload = tuple[str, str, str]
 KEYS = ("namespace", "workload_kind", "workload")
 
 
+def workload_order(workload: Workload) -> tuple[tuple[bool, str], ...]:
+    """Sort key of a workload: a part the source left unknown (a Hubble-stamped pod has no
+    workload kind) is None and sorts first."""
+    return tuple((part is not None, part or "") for part in workload)
+
+
 def adjusted_rand(a: Mapping[Any, Any], b: Mapping[Any, Any]) -> float | None:
     """Adjusted Rand index of two partitions on their common items (1 = identical grouping,
     about 0 = as alike as chance). None with fewer than two common items."""
@@ -43,7 +49,7 @@ def membership_frame(membership: Mapping[Workload, str], shared: set[Workload]) 
     """Workload -> segment as a frame; shared services are each their own ``shared:`` segment."""
     rows = [{"namespace": w[0], "workload_kind": w[1], "workload": w[2],
              "segment": f"shared:{w[0]}/{w[2]}" if w in shared else seg, "shared": w in shared}
-            for w, seg in sorted(membership.items())]
+            for w, seg in sorted(membership.items(), key=lambda item: workload_order(item[0]))]
     schema = {"namespace": pl.String, "workload_kind": pl.String, "workload": pl.String,
               "segment": pl.String, "shared": pl.Boolean}
     return pl.DataFrame(rows, schema=schema)
