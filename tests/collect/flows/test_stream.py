@@ -235,18 +235,23 @@ def test_an_integer_last_field_is_checked(tmp_path, monkeypatch, last):
     assert stream["rejects"] == blocks["rejects"]
 
 
-def test_streamed_parts_hold_only_the_columns_the_format_fills(tmp_path):
-    path = tmp_path / "clean.log"
-    path.write_text(HEADER + "\n" + "\n".join(lines(50)) + "\n")
+def stream_one_part(tmp_path: Path, path: Path) -> tuple[pl.Schema, pl.DataFrame]:
+    """Import ``path`` (one part) into a new snapshot: the part's stored schema and the
+    flows as loaded."""
     snap = tmp_path / "snap"
     write_snapshot(Snapshot.from_frames(cluster="t"), snap)
     import_flows([path], snap, "aws-vpc")
     [part] = sorted((snap / "flows").glob("part-*.parquet"))
-    stored = pl.read_parquet_schema(part)
+    return pl.read_parquet_schema(part), load_snapshot(snap).flows.collect()
+
+
+def test_streamed_parts_hold_only_the_columns_the_format_fills(tmp_path):
+    path = tmp_path / "clean.log"
+    path.write_text(HEADER + "\n" + "\n".join(lines(50)) + "\n")
+    stored, flows = stream_one_part(tmp_path, path)
     assert {"src_port", "bytes", "action", "observer", "source_record"} <= set(stored)
     # v2 has no flow-direction, tcp-flags or pkt-*addr fields, and no identity
     assert not {"reporter", "direction", "tcp_flags", "src_xlate_ip", "src_id_pod"} & set(stored)
-    flows = load_snapshot(snap).flows.collect()
     assert flows["tcp_flags"].null_count() == flows["src_id_pod"].null_count() == 50
 
 
@@ -257,14 +262,9 @@ def test_streamed_v5_parts_keep_the_fields_it_has(tmp_path):
             f"10.9.0.{i + 1} 10.1.0.1 2 egress" for i in range(20)]
     path = tmp_path / "v5.log"
     path.write_text(fields + "\n" + "\n".join(body) + "\n")
-    snap = tmp_path / "snap"
-    write_snapshot(Snapshot.from_frames(cluster="t"), snap)
-    import_flows([path], snap, "aws-vpc")
-    [part] = sorted((snap / "flows").glob("part-*.parquet"))
-    stored = pl.read_parquet_schema(part)
+    stored, flows = stream_one_part(tmp_path, path)
     assert {"reporter", "direction", "tcp_flags", "src_xlate_ip", "dst_xlate_ip"} <= set(stored)
     assert "observer" not in stored
-    flows = load_snapshot(snap).flows.collect()
     assert flows["src_ip"][0] == "10.9.0.1" and flows["src_xlate_ip"][0] == "10.0.0.1"
     assert flows["reporter"].unique().to_list() == ["src"]
 

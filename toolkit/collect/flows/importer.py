@@ -461,17 +461,17 @@ def _stream_file(path: Path, stats: FileStats, buffer: _Buffer, summary: ImportS
 
 def _nulls(files: list[Path], column: str) -> bool:
     """Whether ``column`` holds a null in any of the Parquet ``files`` (from their footers'
-    statistics; a row group without them is read)."""
+    null counts; a file written without them is read)."""
     for file in files:
         footer = pq.read_metadata(file)
         index = footer.schema.names.index(column)
-        for group in range(footer.num_row_groups):
-            stats = footer.row_group(group).column(index).statistics
-            if stats is not None and stats.has_null_count:
-                if stats.null_count:
-                    return True
-            elif pl.read_parquet(file, columns=[column]).get_column(column).has_nulls():
+        stats = [footer.row_group(g).column(index).statistics
+                 for g in range(footer.num_row_groups)]
+        if all(s is not None and s.has_null_count for s in stats):
+            if any(s.null_count for s in stats):
                 return True
+        elif pl.scan_parquet(file).select(pl.col(column).null_count()).collect().item():
+            return True
     return False
 
 
