@@ -6,7 +6,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolkit.core.dedupe import KEY, dedupe_reporters, twin_keys
+from toolkit.core.dedupe import KEY, dedupe_reporters, find_twins, twin_keys
 
 IPS = ["10.0.0.1", "10.0.0.2", "0.0.0.0", "::"]
 # few distinct values, so that twins (and unspecified addresses with different identities)
@@ -44,3 +44,21 @@ def test_twin_keys_and_dedupe_match_a_plain_reference(rows):
     kept = dedupe_reporters(flows, twins).collect()
     expected = [r for r in dicts if not (r["reporter"] == "dst" and reference_key(r) in src)]
     assert kept.height == len(expected)
+    for buckets in (1, 3):
+        eager = find_twins(flows, buckets=buckets)
+        assert {(*(r[c] for c in KEY), r["_k_sns"]) for r in eager.to_dicts()} == found
+        assert eager.height == len(found) and eager.columns == twins.columns
+
+
+@settings(max_examples=60, deadline=None)
+@given(records)
+def test_find_twins_without_identities_keys_on_the_five_tuple(rows):
+    flows = frame([(*row[:-1], None) for row in rows])
+    dicts = flows.collect().to_dicts()
+    src = {tuple(r[c] for c in KEY) for r in dicts if r["reporter"] == "src"}
+    dst = {tuple(r[c] for c in KEY) for r in dicts if r["reporter"] == "dst"}
+    twins = find_twins(flows, buckets=2, identities=False)
+    assert {tuple(r[c] for c in KEY) for r in twins.to_dicts()} == src & dst
+    assert twins.height == len(src & dst)
+    assert dedupe_reporters(flows, twins).collect().height == sum(
+        1 for r in dicts if not (r["reporter"] == "dst" and tuple(r[c] for c in KEY) in src))

@@ -200,7 +200,7 @@ def test_a_sliced_matrix_equals_the_whole(parted, monkeypatch, src, dst, window)
     assert len(parted.manifest["flows"]["parts"]) == 4
     whole = flow_matrix(parted, src=src, dst=dst, window=window)
     monkeypatch.setattr(matrix, "SLICE_ROWS", 2_500)
-    monkeypatch.setattr(matrix, "TWIN_BUCKETS", 3)
+    monkeypatch.setattr(matrix, "TWIN_ROWS", 3_000)  # 3 passes
     assert len(matrix.flow_slices(parted)) >= 3
     sliced = flow_matrix(parted, src=src, dst=dst, window=window)
     assert sliced.frame.equals(whole.frame)

@@ -11,9 +11,9 @@ source-side records and destination-side records without a source twin (the send
 outside the logging scope, e.g. the internet) are all kept, so nothing observed only once is
 lost.
 
-Cost: the twin keys are found first (:func:`twin_keys`: semi-joins on a 64-bit hash of the
-key, then on the key itself); they are usually few or none (then nothing else is done), and
-the records are marked with one left join on them.
+Cost: the twin keys are found first (:func:`find_twins`: one pass that keeps a 64-bit hash
+of each record's key, then an exact check of the few candidates); they are usually few or
+none (then nothing else is done), and the records are marked with one left join on them.
 
 >>> import polars as pl
 >>> f = pl.LazyFrame({"src_ip": ["a", "a", "c"], "src_port": [1, 1, 1], "dst_ip": ["b"] * 3,
@@ -62,10 +62,46 @@ def twin_keys(flows: pl.LazyFrame) -> pl.LazyFrame:
             .join(candidates, on=key, how="semi", nulls_equal=True).unique())
 
 
+def find_twins(flows: pl.LazyFrame, *, buckets: int = 1, identities: bool = True
+               ) -> pl.DataFrame:
+    """The twin keys of :func:`twin_keys`, collected, in one pass over ``flows`` per bucket.
+
+    Each pass keeps only a 64-bit hash and a side flag per two-sided record (9 bytes), finds
+    the hashes both sides report, and reads the real keys again only when there are any, so
+    that a hash collision can never drop a record. ``buckets`` splits the records by their
+    ports (twins share them) to bound memory: one bucket holds 9 bytes per record.
+    ``identities=False`` says no record carries a stamped identity (the key's identity part
+    is then null everywhere and is not computed).
+    """
+    key = [*KEY, *_ID_KEY]
+    reporter = pl.col("reporter")
+    keyed = _keyed(flows) if identities else flows.with_columns(
+        pl.lit(None, pl.String).alias(name) for name in _ID_KEY)
+    digest = pl.struct(key).hash()
+    ports = pl.col("src_port").fill_null(0).cast(pl.Int64) + pl.col("dst_port").fill_null(0)
+    found = []
+    for bucket in range(buckets):
+        sided = keyed.filter(reporter.is_in(["src", "dst"]) & (ports % buckets == bucket))
+        marks = sided.select(digest.alias("_h"), (reporter == "dst").alias("_dst")).collect(
+            engine="streaming")
+        dst = marks.filter(pl.col("_dst")).select("_h").unique()
+        both = marks.filter(~pl.col("_dst")).join(dst, on="_h", how="semi").select("_h").unique()
+        del marks, dst
+        if both.height:
+            rows = (sided.join(both.lazy(), left_on=digest, right_on="_h", how="semi")
+                    .select(*key, "reporter").collect(engine="streaming"))
+            src = rows.filter(reporter == "src").select(key).unique()
+            found.append(rows.filter(reporter == "dst").select(key)
+                         .join(src, on=key, how="semi", nulls_equal=True).unique())
+    if found:
+        return pl.concat(found)
+    return keyed.select(key).head(0).collect()
+
+
 def dedupe_reporters(flows: pl.LazyFrame, twins: pl.DataFrame | None = None) -> pl.LazyFrame:
     """Drop destination-side copies of connections the source side also reported (lazy).
 
-    ``twins`` (from :func:`twin_keys`, collected) saves recomputing them; when it is empty
+    ``twins`` (from :func:`find_twins`) saves recomputing them; when it is empty
     ``flows`` is returned unchanged.
     """
     if twins is not None and twins.height == 0:

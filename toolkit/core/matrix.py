@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from toolkit import schema
 from toolkit._store import FLOWS_DIR
 from toolkit.core.coverage import Coverage
-from toolkit.core.dedupe import KEY, dedupe_reporters, twin_keys
+from toolkit.core.dedupe import dedupe_reporters, find_twins
 from toolkit.core.endpoints import attribution_table, endpoint_table, ip_table, resolve_ids
 from toolkit.core.inventory import InventoryIndex
 from toolkit.core.orient import rule_names
@@ -146,7 +147,7 @@ def partial_matrix(flows: pl.LazyFrame, index: InventoryIndex, spec: MatrixSpec,
     """
     flows = window_filter(flows, spec.window)
     if spec.dedupe:
-        found = twins if twins is not None else twin_keys(flows).collect(engine="streaming")
+        found = twins if twins is not None else find_twins(flows, identities=spec.identities)
         flows = dedupe_reporters(flows, found)
     ips = ip_table(flows, index).collect(engine="streaming")
     groups = _record_groups(flows, index, spec, ips)
@@ -194,9 +195,19 @@ def _has_dst_reporters(flows: pl.LazyFrame) -> bool:
         engine="streaming").item() > 0
 
 
-def _has_identities(flows: pl.LazyFrame) -> bool:
+def _has_identities(snap: Snapshot) -> bool:
+    """Whether any record carries a stamped identity (False at once when no flow part
+    holds those columns: a part leaves out the columns its source never fills)."""
+    if snap.path is not None and not any(
+            set(_ID_COLS) & set(pq.read_schema(file).names) for file in _part_files(snap)):
+        return False
     stamped = pl.any_horizontal(pl.col(c).is_not_null() for c in _ID_COLS)
-    return flows.select(stamped.any()).collect(engine="streaming").item() or False
+    return snap.flows.select(stamped.any()).collect(engine="streaming").item() or False
+
+
+def _part_files(snap: Snapshot) -> list[Path]:
+    parts = snap.manifest.get("flows", {}).get("parts", []) if snap.path is not None else []
+    return [Path(snap.path) / FLOWS_DIR / part["file"] for part in parts]
 
 
 def flow_matrix(snap: Snapshot, src: str = "namespace", dst: str = "namespace", *,
@@ -221,15 +232,15 @@ def flow_matrix(snap: Snapshot, src: str = "namespace", dst: str = "namespace", 
     index = index or InventoryIndex.build(snap)
     if dedupe and not _has_dst_reporters(snap.flows):
         spec = replace(spec, dedupe=False)  # nothing double-reported: skip the anti-join
-    if not _has_identities(snap.flows):
+    if not _has_identities(snap):
         spec = replace(spec, identities=False)  # nothing stamped: nothing to compare
     slices = flow_slices(snap)
     if len(slices) <= 1:
         return combine_partials([partial_matrix(snap.flows, index, spec)], spec)
     records = sum(p["rows"] for p in snap.manifest["flows"]["parts"])
-    twins = (bucketed_twin_keys(window_filter(snap.flows, spec.window),
-                                TWIN_BUCKETS or -(-records // SLICE_ROWS)) if spec.dedupe
-             else None)
+    twins = (find_twins(window_filter(snap.flows, spec.window),
+                        buckets=-(-records // TWIN_ROWS), identities=spec.identities)
+             if spec.dedupe else None)
     return combine_partials((partial_matrix(part, index, spec, twins=twins)
                              for part in slices), spec)
 
@@ -239,9 +250,9 @@ def flow_matrix(snap: Snapshot, src: str = "namespace", dst: str = "namespace", 
 #: 36), so larger snapshots are aggregated in slices of whole Parquet parts and the partial
 #: matrices summed (exact).
 SLICE_ROWS = 8_000_000
-#: Hash buckets of the dedupe's twin-key search over a sliced snapshot (one held at a time);
-#: None: one per SLICE_ROWS records (10M records: 2, 30M: 4).
-TWIN_BUCKETS: int | None = None
+#: Flow records per bucket of the dedupe's twin search over a sliced snapshot (one bucket
+#: held at a time, 9 bytes per record): 30M records take 2 passes.
+TWIN_ROWS = 16_000_000
 
 
 def flow_slices(snap: Snapshot, rows: int | None = None) -> list[pl.LazyFrame]:
@@ -267,15 +278,6 @@ def flow_slices(snap: Snapshot, rows: int | None = None) -> list[pl.LazyFrame]:
         filled += part["rows"]
         start += part["rows"]
     return [schema.scan_parquet(files, "flows") for files in groups]
-
-
-def bucketed_twin_keys(flows: pl.LazyFrame, buckets: int | None = None) -> pl.DataFrame:
-    """:func:`~toolkit.core.dedupe.twin_keys` found bucket by bucket of the 5-tuple's hash
-    (twins share a bucket), so only one bucket's keys are held at a time."""
-    n = buckets or TWIN_BUCKETS or 4
-    bucket = pl.struct(*KEY).hash() % n
-    found = [twin_keys(flows.filter(bucket == b)).collect(engine="streaming") for b in range(n)]
-    return pl.concat(found)
 
 
 def _label(frame: pl.DataFrame, side: str, keys: list[str]) -> pl.Expr:
