@@ -260,3 +260,27 @@ def test_slices_keep_every_part_once_and_respect_the_limit(tmp_path, monkeypatch
     size = {p["file"]: p["rows"] for p in parts}
     assert [f for g in groups for f in g] == [p["file"] for p in parts]
     assert all(len(g) == 1 or sum(size[f] for f in g) <= limit for g in groups)
+
+
+@pytest.mark.parametrize("as_recorded", [False, True])
+def test_record_groups_unpack_the_packed_key_exactly(mini, bundled_data, as_recorded):
+    """Stage 1 groups by one Int128 key (src endpoint, dst endpoint and port, rule): its
+    unpacked columns equal a plain group-by on them, null ports and address/host
+    endpoints (ids past 2**40) included."""
+    from toolkit.core import matrix
+    from toolkit.core.endpoints import ip_table, resolve_ids
+    from toolkit.snapshot import load_snapshot
+
+    for snap in (mini, load_snapshot(bundled_data / "demo-day1")):
+        index = InventoryIndex.build(snap)
+        ips = ip_table(snap.flows, index).collect()
+        spec = MatrixSpec(as_recorded=as_recorded, identities=False)
+        got = matrix._record_groups(snap.flows, index, spec, ips)
+        keys = ["src_eid", "dst_eid", "dst_akey", "orientation"]
+        want = (resolve_ids(snap.flows, index, ips.lazy(), as_recorded=as_recorded)
+                .group_by(keys).agg(pl.col("bytes").sum(), pl.col("packets").sum(),
+                                    pl.len().cast(pl.Int64).alias("flows"))
+                .collect())
+        got = got.select(want.columns).sort(keys, nulls_last=True)
+        assert got.equals(want.sort(keys, nulls_last=True))
+        assert got["dst_eid"].max() > 1 << 40  # address endpoints were packed too
