@@ -214,7 +214,8 @@ class Lister:
         """Pages of one list, following continue tokens (raises _Relist on 410).
 
         A helper thread fetches and parses page n+1 while the caller normalises page n, so
-        the server's work and ours overlap; at most two pages are held at once.
+        the server's work and ours overlap; at most three pages are held at once (one being
+        normalised, one waiting, one being fetched).
         """
         with contextlib.closing(PageStream(self, spec, namespace)) as stream:
             yield from stream
@@ -240,11 +241,17 @@ class Lister:
 
 class PageStream:
     """The pages of one list, fetched by a helper thread that starts at once (so the next
-    list can be fetched while the current one is normalised); at most two pages wait."""
+    list can be fetched while the current one is normalised); at most one page waits.
+
+    One waiting page is enough to overlap the server's work with ours (the fetcher parses
+    the next page while this one is normalised), and each waiting page is a few MB of
+    decoded JSON (500 EndpointSlices): measured, two waiting pages raised a 30,000-pod
+    collection's peak RSS by 5-6 MB for no time gained.
+    """
 
     def __init__(self, lister: Lister, spec: nm.KindSpec, namespace: str | None):
         where = f"in namespace {namespace}" if namespace else "at cluster scope"
-        self._pages: queue.Queue = queue.Queue(maxsize=2)
+        self._pages: queue.Queue = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._fetcher = threading.Thread(target=lister.fetch_pages, daemon=True, args=(
             spec.list_path(namespace), f"list {spec.plural} {where}", self._pages,
