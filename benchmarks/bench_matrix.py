@@ -39,23 +39,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _peak import peak_mib  # noqa: E402 (a sibling of this script)
 
 DEFAULT_SCALE = 36  # 216 nodes, ~3,000 pods: "a few thousand pods"
 
 
-def _peak_mib() -> int:
-    """This process's peak resident memory (MiB): VmHWM, which starts afresh at exec.
-
-    ``ru_maxrss`` is not used on Linux: a child started by ``subprocess`` inherits the
-    parent's high-water mark through fork and exec, so it would report the parent's peak.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024)
-    except OSError:
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+_peak_mib = peak_mib
 
 
 def _generate_here(records: int, scale: int, folder: Path) -> None:

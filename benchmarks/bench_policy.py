@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,8 @@ import polars as pl
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _peak import peak_mib  # noqa: E402 (a sibling of this script)
 
 NAMESPACES, WORKLOADS_PER_NS, REPLICAS = 40, 15, 5
 
@@ -145,7 +146,7 @@ def child(kind: str, path: str) -> None:
         rows = result.edges.height
         denied = result.count("denied")
     seconds = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_mib()  # VmHWM: ru_maxrss would inherit the parent's peak
     out = {"seconds": seconds, "rss_mb": rss, "rows": rows}
     if kind == "replay":
         out["denied_flows"] = denied

@@ -111,7 +111,7 @@ def test_hard_crash_mid_write_leaves_old_snapshot(tmp_path: Path, crash_after: i
         from toolkit import _store
         from test_snapshot import make_snapshot
         from toolkit.snapshot import write_snapshot
-        real = _store.write_parquet
+        real = _store.adopt_parquet
         count = 0
         def dying(*a, **k):
             global count
@@ -120,7 +120,7 @@ def test_hard_crash_mid_write_leaves_old_snapshot(tmp_path: Path, crash_after: i
             if count == {crash_after}:
                 os._exit(9)
             return entry
-        _store.write_parquet = dying
+        _store.adopt_parquet = dying
         write_snapshot(make_snapshot(n_flows=9), {str(path)!r})
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
@@ -313,3 +313,19 @@ def test_version_1_snapshots_still_load_and_appending_upgrades_them(tmp_path: Pa
     snap = load_snapshot(path)
     assert snap.manifest["schema_version"] == schema.SCHEMA_VERSION == 2
     assert snap.flows.collect().height == 5
+
+
+def test_flows_are_written_in_parts_of_at_most_part_rows(tmp_path: Path, monkeypatch):
+    """A large flows table becomes several parts (so a matrix can aggregate it slice by
+    slice), read back whole and in order."""
+    from toolkit import snapshot
+
+    snap = make_snapshot(n_flows=9)
+    monkeypatch.setattr(snapshot, "PART_ROWS", 4)
+    path = write_snapshot(snap, tmp_path / "s")
+    parts = json.loads((path / "manifest.json").read_text())["flows"]["parts"]
+    assert [p["rows"] for p in parts] == [4, 4, 1]
+    assert load_snapshot(path, verify=True).flows.collect().equals(snap.flows.collect())
+    empty = write_snapshot(snap.with_tables(flows=snap.flows.head(0)), tmp_path / "e")
+    assert json.loads((empty / "manifest.json").read_text())["flows"]["parts"] == []
+    assert not list(empty.rglob(".sink-*"))  # no staging folder left behind

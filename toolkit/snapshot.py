@@ -262,8 +262,53 @@ def _write_flows(flows: pl.LazyFrame, folder: Path, import_id: str) -> list[dict
     bad = [name for name, n in zip(required, nulls, strict=True) if n]
     if bad:
         raise SchemaError(f"table 'flows': required columns {bad} hold nulls", table="flows")
-    entry = _store.write_parquet(flows, folder / _store.FLOWS_DIR, f"part-{import_id}-00000")
-    return [{**entry, "import_id": import_id}] if entry["rows"] else []
+    # in parts like an import's, so that a matrix can aggregate a large table slice by slice
+    parts, _ = _sink_parts(flows, folder / _store.FLOWS_DIR,
+                           f"{_store.SINK_PREFIX}{import_id}-",
+                           lambda k: f"part-{import_id}-{k:05d}", part_rows=PART_ROWS)
+    return [{**entry, "import_id": import_id} for entry in parts]
+
+
+#: Flow records per Parquet part, at most (imports and written snapshots alike).
+PART_ROWS = 1_000_000
+
+
+def _sink_parts(frame: pl.LazyFrame, folder: Path, prefix: str, stem: Callable[[int], str], *,
+                part_rows: int, companions: Iterable[pl.LazyFrame] = (),
+                on_part: Callable[[int], None] | None = None,
+                compression_level: int | None = None) -> tuple[list[dict[str, Any]],
+                                                               list[pl.DataFrame]]:
+    """Stream ``frame`` into durable parts ``folder/<stem(k)>-<sha12>.parquet`` of at most
+    ``part_rows`` rows, in one pass with ``companions``; return the parts' manifest entries
+    (empty parts left out) and the companions' results. On any error nothing stays on disk.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+
+    def name(args: Any) -> str:
+        if on_part is not None:
+            on_part(args.index_in_partition)
+        return f"{args.index_in_partition:05d}.parquet"
+
+    options = _store.parquet_options()
+    if compression_level is not None:
+        options["compression_level"] = compression_level
+    target = pl.PartitionBy(staging, file_path_provider=name, max_rows_per_file=part_rows)
+    entries: list[dict[str, Any]] = []
+    try:
+        results = pl.collect_all([frame.sink_parquet(target, **options, lazy=True),
+                                  *companions], engine="streaming")
+        for k, file in enumerate(sorted(staging.glob("*.parquet"))):
+            entries.append(_store.adopt_parquet(file, folder, stem(k)))
+    except BaseException:
+        for entry in entries:
+            (folder / entry["file"]).unlink(missing_ok=True)
+        raise
+    finally:
+        _remove_folder(staging)
+    for entry in [e for e in entries if not e["rows"]]:
+        (folder / entry["file"]).unlink(missing_ok=True)
+    return [e for e in entries if e["rows"]], list(results[1:])
 
 
 def _flow_window(parts: list[Mapping[str, Any]], folder: Path) -> dict[str, str] | None:
@@ -398,27 +443,14 @@ class FlowAppender:
         error nothing of this call stays on disk. The parts are published only by
         :meth:`commit`; :meth:`rollback` to a :meth:`mark` removes them earlier.
         """
-        (self.path / _store.FLOWS_DIR).mkdir(exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f"{_store.SINK_PREFIX}{self.import_id}-",
-                                        dir=self.path / _store.FLOWS_DIR))
-
-        def name(args: Any) -> str:
-            if on_part is not None:
-                on_part(args.index_in_partition)
-            return f"{args.index_in_partition:05d}.parquet"
-
-        target = pl.PartitionBy(staging, file_path_provider=name, max_rows_per_file=part_rows)
-        query = schema.conform(frame, "flows", omit_absent=True).sink_parquet(
-            target, **_store.parquet_options(), compression_level=1, lazy=True)
-        try:
-            results = pl.collect_all([query, *companions], engine="streaming")
-            for file in sorted(staging.glob("*.parquet")):
-                stem = f"part-{self.import_id}-{len(self.parts):05d}"
-                entry = _store.adopt_parquet(file, self.path / _store.FLOWS_DIR, stem)
-                self.parts.append({**entry, "import_id": self.import_id})
-        finally:
-            _remove_folder(staging)
-        return list(results[1:])
+        first = len(self.parts)
+        parts, results = _sink_parts(
+            schema.conform(frame, "flows", omit_absent=True), self.path / _store.FLOWS_DIR,
+            f"{_store.SINK_PREFIX}{self.import_id}-",
+            lambda k: f"part-{self.import_id}-{first + k:05d}", part_rows=part_rows,
+            companions=companions, on_part=on_part, compression_level=1)
+        self.parts.extend({**entry, "import_id": self.import_id} for entry in parts)
+        return results
 
     def mark(self) -> int:
         """A point to :meth:`rollback` to (the number of parts written so far)."""

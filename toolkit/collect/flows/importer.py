@@ -32,11 +32,9 @@ from toolkit._store import FLOWS_DIR, read_manifest, sha256_file
 from toolkit.collect.flows import reader, registry
 from toolkit.collect.flows._norm import Parsed, ReadContext, split_bad
 from toolkit.errors import InputError
-from toolkit.snapshot import FlowAppender, new_import_id
+from toolkit.snapshot import PART_ROWS, FlowAppender, new_import_id
 
 IP_COLUMNS = ("src_ip", "dst_ip", "src_xlate_ip", "dst_xlate_ip")
-#: Rows buffered before a Parquet part is written (bounded memory, good row groups).
-PART_ROWS = 1_000_000
 _IP_CACHE: dict[str, str | None] = {}
 
 
