@@ -284,3 +284,19 @@ def test_record_groups_unpack_the_packed_key_exactly(mini, bundled_data, as_reco
         got = got.select(want.columns).sort(keys, nulls_last=True)
         assert got.equals(want.sort(keys, nulls_last=True))
         assert got["dst_eid"].max() > 1 << 40  # address endpoints were packed too
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, (1 << 42) - 1), st.integers(0, (1 << 42) - 1),
+                          st.one_of(st.none(), st.integers(-3, 70_000)),
+                          st.one_of(st.none(), st.integers(0, 255))), min_size=1, max_size=30))
+def test_packed_keys_round_trip_and_never_mix_fields(rows):
+    from toolkit.core.endpoints import packed_key, unpacked
+
+    cols = ["src_eid", "dst_eid", "dst_port", "protocol"]
+    frame = pl.DataFrame(rows, schema=dict(zip(cols, [pl.Int64] * 4, strict=True)),
+                         orient="row")
+    back = frame.select(packed_key(cols)).select(unpacked(cols))
+    want = frame.with_columns(pl.when(pl.col("dst_port") >= 0).then(pl.col("dst_port"))
+                              .alias("dst_port"))  # a negative port counts as null
+    assert back.equals(want)

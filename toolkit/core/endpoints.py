@@ -15,6 +15,8 @@ service a record is attributed to is keyed by ``akey = dst_eid * 65536 + dst_por
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import polars as pl
 
 from toolkit.core.inventory import POD_ATTRS, InventoryIndex
@@ -27,6 +29,42 @@ ADDR = 1 << 41
 ENDPOINT_COLUMNS = ("kind", *POD_ATTRS, "service_namespace", "service")
 #: Joins of the (big) records with a small lookup: hash the lookup, stream the records.
 SMALL_RIGHT = {"build_side": "force_right"}
+
+
+#: Bits of each integer a packed group key holds (value + 1, so that 0 stands for null).
+KEY_BITS = {"src_eid": 43, "dst_eid": 43, "dst_port": 17, "protocol": 9, "orientation": 4}
+
+
+def packed_key(columns: Sequence[str]) -> pl.Expr:
+    """One Int128 holding the integer ``columns`` (widths from :data:`KEY_BITS`, nulls
+    kept): a group-by on it hashes and holds one column instead of several. A value the
+    width cannot hold (a negative port from a hand-made frame) counts as null rather than
+    spilling into its neighbour.
+
+    >>> f = pl.DataFrame({"dst_port": [443, None], "protocol": [6, 17]})
+    >>> f.select(packed_key(["dst_port", "protocol"])).select(unpacked(["dst_port",
+    ...     "protocol"])).rows()
+    [(443, 6), (None, 17)]
+    """
+    key, shift = pl.lit(0, pl.Int128), 1
+    for name in columns:
+        value = pl.col(name).cast(pl.Int128)
+        fits = value.is_between(0, (1 << KEY_BITS[name]) - 2)
+        key = key + pl.when(fits).then(value + 1).otherwise(0) * shift
+        shift <<= KEY_BITS[name]
+    return key.alias("_key")
+
+
+def unpacked(columns: Sequence[str], dtypes: Mapping[str, pl.DataType] | None = None
+             ) -> list[pl.Expr]:
+    """The ``columns`` of a :func:`packed_key` ``_key``, as Int64 unless ``dtypes`` says."""
+    exprs, shift = [], 1
+    for name in columns:
+        field = pl.col("_key") // shift % (1 << KEY_BITS[name])
+        dtype = (dtypes or {}).get(name, pl.Int64)
+        exprs.append(pl.when(field > 0).then(field - 1).cast(dtype).alias(name))
+        shift <<= KEY_BITS[name]
+    return exprs
 
 
 def ip_table(flows: pl.LazyFrame, index: InventoryIndex) -> pl.LazyFrame:

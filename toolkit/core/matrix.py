@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from toolkit import schema
 from toolkit._store import FLOWS_DIR
@@ -37,12 +36,16 @@ from toolkit.core.endpoints import (
     attribution_table,
     endpoint_table,
     ip_table,
+    packed_key,
     resolve_ids,
+    unpacked,
 )
 from toolkit.core.inventory import InventoryIndex
 from toolkit.core.orient import rule_names
 from toolkit.core.resolve import (
+    ID_COLUMNS,
     attach_names,
+    has_stamped_identities,
     identity_checked,
     identity_disagrees,
     stamped_fallback,
@@ -120,43 +123,26 @@ def _level_columns(frame: pl.LazyFrame, spec: MatrixSpec) -> pl.LazyFrame:
     return frame.with_columns(exprs) if exprs else frame
 
 
-_ID_COLS = ("src_id_namespace", "src_id_pod", "src_id_workload", "dst_id_namespace",
-            "dst_id_pod", "dst_id_workload")
-
-
 def _record_groups(flows: pl.LazyFrame, index: InventoryIndex, spec: MatrixSpec,
                    ips: pl.DataFrame) -> pl.DataFrame:
     """Stage 1 over the records (streaming): sums by endpoint ids, orientation, service key,
     stamped identity and bucket: integers and a few mostly-null strings, no names yet."""
     frame = resolve_ids(flows, index, ips.lazy(), as_recorded=spec.as_recorded)
-    ids = list(_ID_COLS) if spec.identities else []
-    # one Int128 key instead of three integer columns: the group-by hashes and stores less
-    # (a null port is PORTS: the service key is null, the endpoint is kept)
-    port = pl.col("dst_port").fill_null(PORTS).cast(pl.Int128)
-    packed = (pl.col("src_eid").cast(pl.Int128) * _HIGH
-              + (pl.col("dst_eid").cast(pl.Int128) * (PORTS + 1) + port) * 8
-              + pl.col("orientation"))
-    keys = [packed.alias("_key"), *ids]
+    ids = list(ID_COLUMNS) if spec.identities else []
+    packed = ["src_eid", "dst_eid", "dst_port", "orientation"]
+    keys = [packed_key(packed), *ids]  # one Int128 column: the group-by holds less
     if spec.bucket:
         frame = frame.with_columns(pl.col("start").dt.truncate(spec.bucket).alias("bucket"))
         keys.append("bucket")
-    low = pl.col("_key") % _HIGH
     return (frame.group_by(keys)
             .agg(pl.col("bytes").sum(), pl.col("packets").sum(),
                  pl.len().cast(pl.Int64).alias("flows"),
                  pl.col("start").min().alias("start_min"), pl.col("end").max().alias("end_max"))
             .collect(engine="streaming")
-            .with_columns((pl.col("_key") // _HIGH).cast(pl.Int64).alias("src_eid"),
-                          (low // 8 // (PORTS + 1)).cast(pl.Int64).alias("dst_eid"),
-                          (low // 8 % (PORTS + 1)).cast(pl.Int64).alias("_port"),
-                          (low % 8).cast(pl.UInt8).alias("orientation"))
-            .with_columns(pl.when(pl.col("_port") < PORTS)
-                          .then(pl.col("dst_eid") * PORTS + pl.col("_port")).alias("dst_akey"))
-            .drop("_key", "_port")
-            .with_columns(pl.lit(None, pl.String).alias(c) for c in _ID_COLS if c not in ids))
-
-
-_HIGH = 1 << 64
+            .with_columns(unpacked(packed, {"orientation": pl.UInt8}))
+            .with_columns((pl.col("dst_eid") * PORTS + pl.col("dst_port")).alias("dst_akey"))
+            .drop("_key", "dst_port")
+            .with_columns(pl.lit(None, pl.String).alias(c) for c in ID_COLUMNS if c not in ids))
 
 
 def partial_matrix(flows: pl.LazyFrame, index: InventoryIndex, spec: MatrixSpec, *,
@@ -218,21 +204,6 @@ def _has_dst_reporters(flows: pl.LazyFrame) -> bool:
         engine="streaming").item() > 0
 
 
-def _has_identities(snap: Snapshot) -> bool:
-    """Whether any record carries a stamped identity (False at once when no flow part
-    holds those columns: a part leaves out the columns its source never fills)."""
-    if snap.path is not None and not any(
-            set(_ID_COLS) & set(pq.read_schema(file).names) for file in _part_files(snap)):
-        return False
-    stamped = pl.any_horizontal(pl.col(c).is_not_null() for c in _ID_COLS)
-    return snap.flows.select(stamped.any()).collect(engine="streaming").item() or False
-
-
-def _part_files(snap: Snapshot) -> list[Path]:
-    parts = snap.manifest.get("flows", {}).get("parts", []) if snap.path is not None else []
-    return [Path(snap.path) / FLOWS_DIR / part["file"] for part in parts]
-
-
 def flow_matrix(snap: Snapshot, src: str = "namespace", dst: str = "namespace", *,
                 as_recorded: bool = False, window: Any = None, bucket: str | None = None,
                 namespaces: Sequence[str] | None = None, segments: str | None = None,
@@ -255,7 +226,7 @@ def flow_matrix(snap: Snapshot, src: str = "namespace", dst: str = "namespace", 
     index = index or InventoryIndex.build(snap)
     if dedupe and not _has_dst_reporters(snap.flows):
         spec = replace(spec, dedupe=False)  # nothing double-reported: skip the anti-join
-    if not _has_identities(snap):
+    if not has_stamped_identities(snap):
         spec = replace(spec, identities=False)  # nothing stamped: nothing to compare
     slices = flow_slices(snap)
     if len(slices) <= 1:

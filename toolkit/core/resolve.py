@@ -24,16 +24,24 @@ at that time (``unknown-in-cluster``) > address class (:mod:`toolkit.core.ipclas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
+from toolkit._store import FLOWS_DIR
 from toolkit.core.endpoints import (
+    ADDR,
+    PORTS,
     SMALL_RIGHT,
     attribution_table,
     endpoint_table,
     ip_table,
+    packed_key,
     resolve_ids,
+    unpacked,
 )
 from toolkit.core.inventory import InventoryIndex
 from toolkit.core.orient import rule_names
@@ -44,6 +52,9 @@ from toolkit.snapshot import Snapshot
 SIDE_COLUMNS = ("ip", "port", "kind", "namespace", "pod", "pod_uid", "workload",
                 "workload_kind", "node", "labels", "service_namespace", "service")
 MEASURES = ("bytes", "packets", "flows")
+#: Identities a source stamps on its records (Hubble, Calico, GKE details).
+ID_COLUMNS = ("src_id_namespace", "src_id_pod", "src_id_workload", "dst_id_namespace",
+              "dst_id_pod", "dst_id_workload")
 
 
 def attach_names(frame: pl.LazyFrame, ends: pl.DataFrame, attribution: pl.DataFrame
@@ -144,6 +155,62 @@ def resolve_frame(flows: pl.LazyFrame, index: InventoryIndex, *, as_recorded: bo
     first = output_columns()
     rest = [c for c in frame.collect_schema().names() if c not in first]
     return frame.select(*first, *rest)
+
+
+def has_stamped_identities(snap: Snapshot) -> bool:
+    """Whether any record carries a stamped identity (False at once when no flow part
+    holds those columns: a part leaves out the columns its source never fills)."""
+    if snap.path is not None:
+        parts = snap.manifest.get("flows", {}).get("parts", [])
+        files = [Path(snap.path) / FLOWS_DIR / part["file"] for part in parts]
+        if not any(set(ID_COLUMNS) & set(pq.read_schema(file).names) for file in files):
+            return False
+    stamped = pl.any_horizontal(pl.col(c).is_not_null() for c in ID_COLUMNS)
+    return snap.flows.select(stamped.any()).collect(engine="streaming").item() or False
+
+
+def resolve_groups(flows: pl.LazyFrame, index: InventoryIndex, *, identities: bool = True,
+                   columns: Sequence[str] | None = None,
+                   slices: Sequence[pl.LazyFrame] | None = None) -> pl.DataFrame:
+    """The records of ``flows`` resolved and oriented as :func:`resolve_frame` does, summed
+    per distinct (src endpoint, dst endpoint, ``dst_port``, ``protocol``, stamped identity):
+    the same side columns (``ip`` only for address endpoints), ``dst_port``, ``protocol``
+    and the measures, from a streaming group-by on integer endpoint ids; names are attached
+    once, to the small result.
+
+    ``identities=False``: no record carries a stamped identity (see
+    :func:`has_stamped_identities`). ``columns``: the endpoint columns to attach per side
+    (default all of ``SIDE_COLUMNS``; ``kind`` and ``namespace`` always). ``slices``: the
+    same records as several scans (a large snapshot's parts, see
+    ``toolkit.core.matrix.flow_slices``), grouped one at a time to bound memory.
+    """
+    ips = ip_table(flows, index).collect(engine="streaming")  # one id per address, shared
+    ids = list(ID_COLUMNS) if identities else []
+    packed = ["src_eid", "dst_eid", "dst_port", "protocol"]
+    sums = [pl.col("bytes").sum(), pl.col("packets").sum()]
+    parts = [resolve_ids(part, index, ips.lazy()).group_by(packed_key(packed), *ids)
+             .agg(*sums, pl.len().cast(pl.Int64).alias("flows")).collect(engine="streaming")
+             for part in (slices or [flows])]
+    groups = (parts[0] if len(parts) == 1 else
+              pl.concat(parts).group_by("_key", *ids).agg(*sums, pl.col("flows").sum()))
+    del parts
+    groups = (groups.with_columns(unpacked(packed, {"dst_port": pl.Int32,
+                                                    "protocol": pl.UInt8}))
+              .drop("_key")
+              .with_columns(pl.lit(None, pl.String).alias(c) for c in ID_COLUMNS
+                            if c not in ids))
+    addresses = ips.select((pl.col("ipk") + ADDR).alias("eid"), "ip")
+    for side in ("src", "dst"):
+        groups = groups.join(addresses.rename({"eid": f"{side}_eid", "ip": f"{side}_ip"}),
+                             on=f"{side}_eid", how="left")
+    groups = groups.with_columns((pl.col("dst_eid") * PORTS + pl.col("dst_port"))
+                                 .alias("dst_akey"))
+    ends = endpoint_table(ips, index)
+    if columns is not None:
+        wanted = {"eid", "kind", "namespace", "pod", "workload", "workload_kind", *columns}
+        ends = ends.select(c for c in ends.columns if c in wanted)
+    named = attach_names(groups.lazy(), ends, attribution_table(ips, index))
+    return named.with_columns(*stamped_fallback("src"), *stamped_fallback("dst")).collect()
 
 
 def parse_window(window: object) -> tuple[datetime | None, datetime | None] | None:

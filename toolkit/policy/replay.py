@@ -194,18 +194,33 @@ class ReplayResult:
                 f"<th>policy</th><th>finding</th><th>detail</th></tr>{frows}</table></div>")
 
 
+def _snapshot_edges(snap: Snapshot, classes: pl.DataFrame) -> pl.DataFrame:
+    """:func:`aggregate_edges` of the snapshot's resolved flows, summed first per endpoint
+    pair, port and protocol on integer ids (``resolve_groups``, a slice of parts at a time
+    like a flow matrix): ~2x cheaper than grouping every record by names."""
+    from toolkit.core import InventoryIndex
+    from toolkit.core.matrix import flow_slices
+    from toolkit.core.resolve import has_stamped_identities, resolve_groups
+
+    groups = resolve_groups(snap.flows, InventoryIndex.build(snap),
+                            identities=has_stamped_identities(snap),
+                            columns=("pod_uid", "service_namespace", "service"),
+                            slices=flow_slices(snap))
+    return aggregate_edges(groups.lazy(), classes)
+
+
 def replay(snap: Snapshot, policies: pl.DataFrame | pl.LazyFrame | None = None, *,
            flows: pl.LazyFrame | None = None) -> ReplayResult:
     """Replay the snapshot's resolved flows against its own NetworkPolicies, or against
     ``policies`` (a ``network_policies`` table, e.g. proposed ones).
 
-    ``flows`` may pass already resolved flows (default: :func:`toolkit.core.resolve_flows`).
+    ``flows`` may pass already resolved flows (:func:`toolkit.core.resolve_flows`); by
+    default the snapshot's flows are resolved and summed per endpoint pair first.
     """
-    from toolkit.core import resolve_flows
-
     table = snap.network_policies if policies is None else policies
     model = parse_policies(table)
     eps, classes = endpoint_classes(snap, model)
-    edges = aggregate_edges(flows if flows is not None else resolve_flows(snap), classes)
+    edges = (aggregate_edges(flows, classes) if flows is not None
+             else _snapshot_edges(snap, classes))
     verdicts, found = evaluate_edges(edges, eps, model)
     return ReplayResult(verdicts, found, len(model), policies is not None)
