@@ -1,8 +1,9 @@
 """Replay observed flows against NetworkPolicies: what is allowed, what would be denied.
 
-The resolved, oriented flows (:func:`toolkit.core.resolve_flows`) are aggregated first (one
-streaming pass) to distinct edges ``(src endpoint, dst endpoint, dst_port, protocol)`` with
-their measures, pods mapped to endpoint classes by uid on the way (a join with a small table);
+The snapshot's flows are resolved and oriented, and summed first per distinct (src endpoint,
+dst endpoint, dst_port, protocol) on integer endpoint ids (streaming,
+:func:`toolkit.core.resolve.resolve_groups`); names are attached to that small table, and
+pods are mapped to endpoint classes by uid (a join with a small table) into edges;
 other addresses are then mapped to IP atoms (a loop over distinct addresses); only the distinct
 ``(class, class, protocol, port)`` tuples are evaluated, and the verdicts are joined back.
 
