@@ -43,6 +43,28 @@ def test_covering_networks_and_bad_cidrs():
     assert parse_networks(["10.0.0.0/8", "nonsense"]) == [ipaddress.ip_network("10.0.0.0/8")]
 
 
+def _covering_reference(ips, v4_prefix, v6_prefix):
+    nets = []
+    for text in set(ips):
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            continue
+        prefix = v4_prefix if addr.version == 4 else v6_prefix
+        nets.append(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+    return [str(n) for version in (4, 6) for n in ipaddress.collapse_addresses(
+        n for n in nets if n.version == version)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.ip_addresses().map(str), st.sampled_from(["bad", "", "10.0.0.300"])),
+                max_size=40),
+       st.integers(8, 32), st.integers(48, 128))
+def test_covering_networks_equals_one_network_per_address(ips, v4_prefix, v6_prefix):
+    assert (covering_networks(ips, v4_prefix, v6_prefix)
+            == _covering_reference(ips, v4_prefix, v6_prefix))
+
+
 def test_cluster_ranges_derived_when_nodes_have_none(kit):
     nodes = pl.DataFrame(kit.NODES).with_columns(pl.lit([], pl.List(pl.String))
                                                   .alias("pod_cidrs"))
