@@ -18,7 +18,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 import polars as pl
 
 from toolkit.core import boundaries_score as bs
@@ -170,6 +169,8 @@ def shared_services(wedges: pl.DataFrame, inventory: pl.DataFrame | None = None,
 def communities(wedges: pl.DataFrame, nodes: Iterable[Workload], *, weight: str,
                 resolution: float, seed: int = 0) -> dict[Workload, str]:
     """Seeded Louvain communities of the undirected workload graph (``c01`` = largest)."""
+    import networkx as nx  # here, not at import: networkx alone costs ~0.2 s to import
+
     graph = nx.Graph()
     graph.add_nodes_from(sorted(set(nodes), key=_order))
     pairs = (wedges.group_by("src_namespace", "src_workload_kind", "src_workload",
