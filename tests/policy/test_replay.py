@@ -147,3 +147,24 @@ def test_replay_from_summed_endpoint_pairs_equals_replay_of_every_record(
     assert summed.edges.equals(every.edges)
     assert summed.summary.equals(every.summary)
     assert summed.edges["flows"].sum() == snap.row_counts()["flows"]
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_selector_batches_do_not_change_the_compiled_policies(monkeypatch, batch):
+    # the bundled demo day: 13 policies with pod, namespace and ipBlock peers; batches of
+    # 1 and 3 masks (instead of up to 128) cross every batch boundary
+    import toolkit as kt
+    from toolkit.policy import evaluate
+    from toolkit.policy.model import parse_policies
+    from toolkit.policy.replay import endpoint_classes
+
+    snap = kt.load_snapshot(kt.demo_data_path() / "demo-day1")
+    model = parse_policies(snap.network_policies)
+    eps, _ = endpoint_classes(snap, model)
+    whole, edges = evaluate.compile_policies(model, eps), replay(snap).edges
+    monkeypatch.setattr(evaluate, "MASK_BATCH", batch)
+    batched = evaluate.compile_policies(model, eps)
+    assert whole.selected.height > 0 and whole.peers.height > 0
+    assert whole.selected.equals(batched.selected)
+    assert whole.peers.sort(whole.peers.columns).equals(batched.peers.sort(batched.peers.columns))
+    assert replay(snap).edges.equals(edges)

@@ -52,20 +52,24 @@ class Compiled:
     named: pl.DataFrame
 
 
-#: Selector masks evaluated per query (one query per batch, not one per policy: 500
-#: policies took 0.56 s as 500 queries, most of it per-query overhead).
+#: Selector masks evaluated per query: one query per batch, not one per policy (500
+#: policies compiled in 0.33-0.44 s as one query each, 0.14-0.16 s in batches).
 MASK_BATCH = 128
 
 
-def _matching(eps: pl.DataFrame, masks: list[pl.Expr]) -> list[list[int]]:
-    """The ``ep`` values each boolean mask selects, in batches of one query each."""
-    out: list[list[int]] = []
+def _matching(eps: pl.DataFrame, masks: list[pl.Expr], ids: list[int] | None = None
+              ) -> pl.DataFrame:
+    """``(mask, ep)``: the ``ep`` values each boolean mask selects; ``mask`` is the mask's
+    id (``ids``, by default its index in ``masks``). One query per :data:`MASK_BATCH` masks."""
+    ids = list(range(len(masks))) if ids is None else ids
+    parts = [pl.DataFrame(schema={"mask": pl.Int32, "ep": pl.Int32})]
     for start in range(0, len(masks), MASK_BATCH):
-        batch = masks[start:start + MASK_BATCH]
-        row = eps.select([pl.col("ep").filter(mask).implode().alias(str(i))
-                          for i, mask in enumerate(batch)]).row(0)
-        out.extend(list(matched) for matched in row)
-    return out
+        wide = eps.select(pl.col("ep").filter(mask).implode().alias(str(ids[start + i]))
+                          for i, mask in enumerate(masks[start:start + MASK_BATCH]))
+        parts.append(wide.unpivot(variable_name="mask", value_name="ep").explode("ep")
+                     .drop_nulls("ep")
+                     .select(pl.col("mask").cast(pl.Int32), pl.col("ep").cast(pl.Int32)))
+    return pl.concat(parts)
 
 
 def _selected(model: PolicyModel, eps: pl.DataFrame) -> pl.DataFrame:
@@ -77,11 +81,11 @@ def _selected(model: PolicyModel, eps: pl.DataFrame) -> pl.DataFrame:
                              where=f"NetworkPolicy {pol['namespace']}/{pol['name']} "
                                    "spec.podSelector")
              for pol in policies.iter_rows(named=True)]
-    hits = policies.select("pid", "ingress", "egress").with_columns(
-        pl.Series("ep", _matching(pods, masks), dtype=pl.List(pl.Int32)))
-    return (hits.explode("ep").drop_nulls("ep")
-            .select(pl.col("pid").cast(pl.Int32), pl.col("ep").cast(pl.Int32),
-                    pl.col("ingress").cast(pl.Boolean), pl.col("egress").cast(pl.Boolean)))
+    flags = policies.select(pl.int_range(pl.len(), dtype=pl.Int32).alias("mask"),
+                            pl.col("pid").cast(pl.Int32), pl.col("ingress").cast(pl.Boolean),
+                            pl.col("egress").cast(pl.Boolean))
+    return (_matching(pods, masks).join(flags, on="mask", maintain_order="left")
+            .select("pid", "ep", "ingress", "egress"))
 
 
 def _peer_mask(peer: dict, namespace: str, endpoints: Endpoints, where: str) -> list[int] | pl.Expr:
@@ -104,8 +108,10 @@ def _peer_mask(peer: dict, namespace: str, endpoints: Endpoints, where: str) -> 
 def _peers(model: PolicyModel, endpoints: Endpoints) -> pl.DataFrame:
     eps = endpoints.table
     namespaces = dict(zip(model.policies["pid"], model.policies["namespace"], strict=True))
-    keys: dict[tuple, int] = {}  # distinct peers: evaluated once
-    found: list[list[int] | pl.Expr] = []
+    keys: dict[tuple, int] = {}  # distinct peers: each evaluated once
+    masks: list[pl.Expr] = []  # selector peers, evaluated together (see _matching)
+    mask_ids: list[int] = []
+    atoms: list[tuple[int, list[int]]] = []  # ipBlock peers: (peer id, atom eps)
     rows = []
     for peer in model.peers.iter_rows(named=True):
         ns = namespaces[peer["pid"]]
@@ -114,16 +120,21 @@ def _peers(model: PolicyModel, endpoints: Endpoints) -> pl.DataFrame:
         if key not in keys:
             where = (f"{model.label(peer['pid'])} spec.{peer['direction']}[{peer['rule']}]"
                      f" peer {peer['peer']}")
-            keys[key] = len(found)
-            found.append(_peer_mask(peer, ns, endpoints, where))
+            keys[key] = len(keys)
+            mask = _peer_mask(peer, ns, endpoints, where)
+            if isinstance(mask, list):
+                atoms.append((keys[key], mask))
+            else:
+                masks.append(mask)
+                mask_ids.append(keys[key])
         rows.append((peer["pid"], peer["direction"], peer["rule"], keys[key]))
-    exprs = [(i, m) for i, m in enumerate(found) if isinstance(m, pl.Expr)]
-    for (i, _), matched in zip(exprs, _matching(eps, [m for _, m in exprs]), strict=True):
-        found[i] = matched
-    frame = pl.DataFrame([(pid, direction, rule, found[k]) for pid, direction, rule, k in rows],
-                         orient="row", schema={"pid": pl.Int32, "direction": pl.String,
-                                               "rule": pl.Int32, "ep": pl.List(pl.Int32)})
-    return frame.explode("ep").drop_nulls("ep").unique()
+    in_blocks = pl.DataFrame(atoms, orient="row", schema={"mask": pl.Int32,
+                                                          "ep": pl.List(pl.Int32)})
+    matched = pl.concat([_matching(eps, masks, mask_ids),
+                         in_blocks.explode("ep").drop_nulls("ep")])
+    peers = pl.DataFrame(rows, orient="row", schema={
+        "pid": pl.Int32, "direction": pl.String, "rule": pl.Int32, "mask": pl.Int32})
+    return peers.join(matched, on="mask").drop("mask").unique()
 
 
 def _named(model: PolicyModel, eps: pl.DataFrame) -> pl.DataFrame:
